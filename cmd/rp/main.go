@@ -1,0 +1,40 @@
+// Command rp is an OpenID Connect relying party that logs people in through
+// an external provider and logs them out for real.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/rp-project/rp/internal/app"
+	"github.com/rp-project/rp/internal/config"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run returns the exit status: 0 after a clean shutdown, 1 when serving
+// fails, 2 for bad settings.
+func run(args []string) int {
+	cfg, err := config.Load(args, os.Getenv, os.Stderr)
+	if errors.Is(err, config.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "rp: invalid configuration:\n%v\n", err)
+		return 2
+	}
+	logger := app.NewLogger(cfg, os.Stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := app.Run(ctx, cfg, logger); err != nil {
+		logger.Error("rp stopped", "err", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,147 @@
+// Package app builds rp's parts from a Config and runs the HTTP server until
+// its context ends. cmd/rp and the development command share it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/rp-project/rp/internal/config"
+	"github.com/rp-project/rp/internal/oidc"
+	"github.com/rp-project/rp/internal/session"
+	"github.com/rp-project/rp/internal/web"
+)
+
+// Options carry what tests may replace; the zero value is production.
+type Options struct {
+	Logger    *slog.Logger
+	Transport http.RoundTripper // to the provider; default http.DefaultTransport
+	Now       func() time.Time  // default time.Now
+}
+
+// App is a built rp: its handler, and the parts that need closing.
+type App struct {
+	Handler  http.Handler
+	OIDC     *oidc.Client
+	Sessions *session.Manager
+	cancel   context.CancelFunc
+}
+
+// New builds rp from cfg and starts provider discovery in the background:
+// rp serves (and answers 503 on /readyz) while the provider is down.
+func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	sessions, err := session.Open(ctx, session.Options{
+		Store:        cfg.SessionStore,
+		IdleTimeout:  cfg.SessionIdleTimeout,
+		Lifetime:     cfg.SessionLifetime,
+		SecureCookie: cfg.SecureCookies(),
+		Logger:       o.Logger,
+		Now:          o.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening the session store: %w", err)
+	}
+	client := oidc.New(oidc.Settings{
+		Issuer:       cfg.Issuer,
+		DiscoveryURL: cfg.DiscoveryURL,
+		ClientID:     cfg.ClientID,
+		ClientSecret: cfg.ClientSecret,
+		RedirectURL:  cfg.RedirectURL(),
+		Scopes:       cfg.Scopes,
+		SigningAlg:   cfg.SigningAlg,
+		AuthInParams: cfg.TokenAuthMethod == "client_secret_post",
+		Timeout:      cfg.ProviderTimeout,
+		ClockSkew:    cfg.ClockSkew,
+		Transport:    o.Transport,
+		Now:          o.Now,
+		Logger:       o.Logger,
+	})
+	srv, err := web.New(web.Deps{
+		BaseURL:  cfg.BaseURL,
+		OIDC:     client,
+		Sessions: sessions,
+		Logger:   o.Logger,
+		Now:      o.Now,
+	})
+	if err != nil {
+		sessions.Close()
+		return nil, fmt.Errorf("building the web server: %w", err)
+	}
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	go client.Run(bg)
+	return &App{Handler: srv.Handler(), OIDC: client, Sessions: sessions, cancel: cancel}, nil
+}
+
+// Close stops discovery and closes the session store.
+func (a *App) Close() error {
+	a.cancel()
+	return a.Sessions.Close()
+}
+
+// Serve serves on ln until ctx ends, then drains in-flight requests.
+func (a *App) Serve(ctx context.Context, ln net.Listener, logger *slog.Logger) error {
+	hs := &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: draining requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("draining: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Run builds rp, listens on cfg.Addr and serves until ctx ends.
+func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	a, err := New(ctx, cfg, Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
+	}
+	logger.Info("rp listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "issuer", cfg.Issuer)
+	return a.Serve(ctx, ln, logger)
+}
+
+// NewLogger returns the logger cfg asks for, writing to w.
+func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

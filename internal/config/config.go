@@ -1,0 +1,176 @@
+// Package config reads rp's settings from RP_* environment variables and
+// command-line flags, and validates them as a whole.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config holds every setting rp runs with. Build it with Load; the zero value
+// is not usable.
+type Config struct {
+	Issuer       string // RP_ISSUER: issuer exactly as it appears in tokens
+	DiscoveryURL string // RP_DISCOVERY_URL: where rp fetches discovery; defaults to Issuer
+	ClientID     string // RP_CLIENT_ID
+	ClientSecret string // RP_CLIENT_SECRET or the content of RP_CLIENT_SECRET_FILE
+	BaseURL      string // RP_BASE_URL: rp's public URL, no trailing slash
+
+	Addr         string   // RP_ADDR: listen address
+	Scopes       []string // RP_SCOPES: always includes openid
+	SessionStore string   // RP_SESSION_STORE: sqlite:PATH, memory
+
+	SigningAlg      string        // RP_ID_TOKEN_SIGNING_ALG: the one JWS alg accepted for ID and logout tokens
+	TokenAuthMethod string        // RP_TOKEN_AUTH_METHOD: client_secret_basic or client_secret_post
+	ProviderTimeout time.Duration // RP_PROVIDER_TIMEOUT: bound on every call to the provider
+	ClockSkew       time.Duration // RP_CLOCK_SKEW: tolerated difference with the provider's clock
+
+	SessionIdleTimeout time.Duration // RP_SESSION_IDLE_TIMEOUT: session ends after this long unused
+	SessionLifetime    time.Duration // RP_SESSION_LIFETIME: absolute bound from sign-in
+
+	LogFormat string // RP_LOG_FORMAT: text or json
+	LogLevel  string // RP_LOG_LEVEL: debug, info, warn, error
+}
+
+// RedirectURL is the redirect_uri registered at the provider.
+func (c Config) RedirectURL() string { return c.BaseURL + "/callback" }
+
+// PostLogoutRedirectURL is the post_logout_redirect_uri registered at the provider.
+func (c Config) PostLogoutRedirectURL() string { return c.BaseURL + "/logged-out" }
+
+// SecureCookies reports whether cookies must carry the Secure attribute.
+func (c Config) SecureCookies() bool { return strings.HasPrefix(c.BaseURL, "https://") }
+
+// Supported values of the enumerated settings.
+var (
+	signingAlgs      = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+	tokenAuthMethods = []string{"client_secret_basic", "client_secret_post"}
+	logFormats       = []string{"text", "json"}
+	logLevels        = []string{"debug", "info", "warn", "error"}
+)
+
+// Validate checks every setting and reports all problems at once, each
+// naming the setting and what is wrong with it.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+
+	if c.Issuer == "" {
+		bad("RP_ISSUER", "required: the provider's issuer URL, e.g. https://sso.example.com/realms/main")
+	} else if err := checkHTTPURL(c.Issuer, true); err != nil {
+		bad("RP_ISSUER", "%v", err)
+	}
+	if c.DiscoveryURL != "" && c.DiscoveryURL != c.Issuer {
+		if err := checkHTTPURL(c.DiscoveryURL, true); err != nil {
+			bad("RP_DISCOVERY_URL", "%v", err)
+		}
+	}
+	if c.ClientID == "" {
+		bad("RP_CLIENT_ID", "required: the client id registered at the provider")
+	}
+	if c.ClientSecret == "" {
+		bad("RP_CLIENT_SECRET", "required (or RP_CLIENT_SECRET_FILE): the client secret registered at the provider")
+	}
+	if c.BaseURL == "" {
+		bad("RP_BASE_URL", "required: rp's public URL, e.g. https://app.example.com")
+	} else if err := checkBaseURL(c.BaseURL); err != nil {
+		bad("RP_BASE_URL", "%v", err)
+	}
+	if c.Addr == "" {
+		bad("RP_ADDR", "must not be empty, e.g. :8080")
+	}
+	if !slices.Contains(c.Scopes, "openid") {
+		bad("RP_SCOPES", "must include openid, got %q", strings.Join(c.Scopes, " "))
+	}
+	if err := checkSessionStore(c.SessionStore); err != nil {
+		bad("RP_SESSION_STORE", "%v", err)
+	}
+	if !slices.Contains(signingAlgs, c.SigningAlg) {
+		bad("RP_ID_TOKEN_SIGNING_ALG", "%q is not one of %s (HS* and none are refused)", c.SigningAlg, strings.Join(signingAlgs, ", "))
+	}
+	if !slices.Contains(tokenAuthMethods, c.TokenAuthMethod) {
+		bad("RP_TOKEN_AUTH_METHOD", "%q is not one of %s", c.TokenAuthMethod, strings.Join(tokenAuthMethods, ", "))
+	}
+	if c.ProviderTimeout <= 0 || c.ProviderTimeout > 5*time.Minute {
+		bad("RP_PROVIDER_TIMEOUT", "must be between 1ms and 5m, got %s", c.ProviderTimeout)
+	}
+	if c.ClockSkew < 0 || c.ClockSkew > 10*time.Minute {
+		bad("RP_CLOCK_SKEW", "must be between 0 and 10m, got %s", c.ClockSkew)
+	}
+	if c.SessionLifetime <= 0 {
+		bad("RP_SESSION_LIFETIME", "must be positive, got %s", c.SessionLifetime)
+	}
+	if c.SessionIdleTimeout < 0 {
+		bad("RP_SESSION_IDLE_TIMEOUT", "must be 0 (off) or positive, got %s", c.SessionIdleTimeout)
+	} else if c.SessionLifetime > 0 && c.SessionIdleTimeout > c.SessionLifetime {
+		bad("RP_SESSION_IDLE_TIMEOUT", "%s is longer than RP_SESSION_LIFETIME %s", c.SessionIdleTimeout, c.SessionLifetime)
+	}
+	if !slices.Contains(logFormats, c.LogFormat) {
+		bad("RP_LOG_FORMAT", "%q is not one of %s", c.LogFormat, strings.Join(logFormats, ", "))
+	}
+	if !slices.Contains(logLevels, c.LogLevel) {
+		bad("RP_LOG_LEVEL", "%q is not one of %s", c.LogLevel, strings.Join(logLevels, ", "))
+	}
+	return errors.Join(errs...)
+}
+
+func checkHTTPURL(raw string, allowPath bool) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("not a URL: %q", raw)
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return fmt.Errorf("must be an http or https URL, got %q", raw)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("has no host: %q", raw)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("must not carry credentials, a query or a fragment: %q", raw)
+	}
+	if !allowPath && u.Path != "" {
+		return fmt.Errorf("must not have a path: %q", raw)
+	}
+	return nil
+}
+
+func checkBaseURL(raw string) error {
+	if err := checkHTTPURL(raw, false); err != nil {
+		if u, perr := url.Parse(raw); perr == nil && u.Path != "" {
+			return fmt.Errorf("must be an origin without a path or trailing slash (serving under a path prefix is not supported), got %q", raw)
+		}
+		return err
+	}
+	return nil
+}
+
+func checkSessionStore(s string) error {
+	switch {
+	case s == "memory":
+		return nil
+	case strings.HasPrefix(s, "sqlite:"):
+		if strings.TrimPrefix(s, "sqlite:") == "" {
+			return errors.New(`"sqlite:" needs a file path, e.g. sqlite:/var/lib/rp/sessions.db`)
+		}
+		return nil
+	case strings.HasPrefix(s, "redis://"), strings.HasPrefix(s, "rediss://"),
+		strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		return fmt.Errorf("%s stores are not available in this version yet; use sqlite:PATH or memory", strings.SplitN(s, ":", 2)[0])
+	default:
+		return fmt.Errorf("%q is not one of sqlite:PATH, memory", redactStore(s))
+	}
+}
+
+// redactStore keeps passwords of store URLs out of error messages.
+func redactStore(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return s
+}

@@ -1,0 +1,126 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+// setting describes one RP_* variable and its flag.
+type setting struct {
+	env   string // RP_CLIENT_ID
+	def   string // default, "" when required or optional
+	usage string
+	set   func(c *Config, v string) error
+}
+
+func (s setting) flagName() string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(s.env, "RP_")), "_", "-")
+}
+
+func str(dst func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *dst(c) = v; return nil }
+}
+
+func dur(dst func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("not a duration like 30s or 8h: %q", v)
+		}
+		*dst(c) = d
+		return nil
+	}
+}
+
+// settings lists every setting; the README's table mirrors it.
+var settings = []setting{
+	{"RP_ISSUER", "", "issuer URL, exactly as it appears in tokens (required)", str(func(c *Config) *string { return &c.Issuer })},
+	{"RP_DISCOVERY_URL", "", "where rp fetches discovery when it reaches the provider by another address (default: RP_ISSUER)", str(func(c *Config) *string { return &c.DiscoveryURL })},
+	{"RP_CLIENT_ID", "", "client id (required)", str(func(c *Config) *string { return &c.ClientID })},
+	{"RP_CLIENT_SECRET", "", "client secret (required, or RP_CLIENT_SECRET_FILE)", str(func(c *Config) *string { return &c.ClientSecret })},
+	{"RP_BASE_URL", "", "rp's public URL; https makes cookies Secure (required)", str(func(c *Config) *string { return &c.BaseURL })},
+	{"RP_ADDR", ":8080", "listen address", str(func(c *Config) *string { return &c.Addr })},
+	{"RP_SCOPES", "openid profile email", "scopes, separated by spaces", func(c *Config, v string) error {
+		c.Scopes = strings.Fields(strings.ReplaceAll(v, ",", " "))
+		return nil
+	}},
+	{"RP_SESSION_STORE", "sqlite:rp-sessions.db", "session store: sqlite:PATH or memory", str(func(c *Config) *string { return &c.SessionStore })},
+	{"RP_ID_TOKEN_SIGNING_ALG", "RS256", "the only signing algorithm accepted for ID tokens", str(func(c *Config) *string { return &c.SigningAlg })},
+	{"RP_TOKEN_AUTH_METHOD", "client_secret_basic", "client authentication at the token endpoint: client_secret_basic or client_secret_post", str(func(c *Config) *string { return &c.TokenAuthMethod })},
+	{"RP_PROVIDER_TIMEOUT", "10s", "timeout of every request to the provider", dur(func(c *Config) *time.Duration { return &c.ProviderTimeout })},
+	{"RP_CLOCK_SKEW", "1m", "tolerated clock difference with the provider for exp and iat", dur(func(c *Config) *time.Duration { return &c.ClockSkew })},
+	{"RP_SESSION_IDLE_TIMEOUT", "1h", "a session unused for this long ends (0 turns it off)", dur(func(c *Config) *time.Duration { return &c.SessionIdleTimeout })},
+	{"RP_SESSION_LIFETIME", "12h", "a session ends this long after sign-in, used or not", dur(func(c *Config) *time.Duration { return &c.SessionLifetime })},
+	{"RP_LOG_FORMAT", "text", "log format: text or json", str(func(c *Config) *string { return &c.LogFormat })},
+	{"RP_LOG_LEVEL", "info", "log level: debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
+}
+
+// secretFiles maps a secret's setting to the variable naming a file that holds it.
+var secretFiles = map[string]string{"RP_CLIENT_SECRET": "RP_CLIENT_SECRET_FILE"}
+
+// ErrHelp is returned by Load when -h or -help was asked for; usage has
+// been printed.
+var ErrHelp = flag.ErrHelp
+
+// Load builds a Config from the environment (getenv) and command-line args
+// (flags win over the environment), reads *_FILE secrets and validates the
+// result. The error lists every problem found, one per line.
+func Load(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("rp", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	values := make(map[string]*string, len(settings)+len(secretFiles))
+	for _, s := range settings {
+		v := getenv(s.env)
+		if v == "" {
+			v = s.def
+		}
+		values[s.env] = fs.String(s.flagName(), v, fmt.Sprintf("%s (env %s)", s.usage, s.env))
+	}
+	for secret, fileEnv := range secretFiles {
+		name := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(fileEnv, "RP_")), "_", "-")
+		values[fileEnv] = fs.String(name, getenv(fileEnv), fmt.Sprintf("file holding %s (env %s)", secret, fileEnv))
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+
+	var c Config
+	var errs []error
+	for secret, fileEnv := range secretFiles {
+		path := *values[fileEnv]
+		if path == "" {
+			continue
+		}
+		if *values[secret] != "" {
+			errs = append(errs, fmt.Errorf("%s: set either %s or %s, not both", fileEnv, secret, fileEnv))
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: cannot read the secret file: %w", fileEnv, err))
+			continue
+		}
+		*values[secret] = strings.TrimRight(string(b), "\r\n")
+	}
+	for _, s := range settings {
+		if err := s.set(&c, *values[s.env]); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.env, err))
+		}
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if c.DiscoveryURL == "" {
+		c.DiscoveryURL = c.Issuer
+	}
+	if err := c.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return c, errors.Join(errs...)
+}

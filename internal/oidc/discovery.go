@@ -1,0 +1,135 @@
+package oidc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+)
+
+// Discovery is the part of the provider's metadata rp uses.
+type Discovery struct {
+	Issuer                     string   `json:"issuer"`
+	AuthorizationEndpoint      string   `json:"authorization_endpoint"`
+	TokenEndpoint              string   `json:"token_endpoint"`
+	UserInfoEndpoint           string   `json:"userinfo_endpoint"`
+	JWKSURI                    string   `json:"jwks_uri"`
+	EndSessionEndpoint         string   `json:"end_session_endpoint"`
+	IssParameterSupported      bool     `json:"authorization_response_iss_parameter_supported"`
+	CodeChallengeMethods       []string `json:"code_challenge_methods_supported"`
+	IDTokenSigningAlgs         []string `json:"id_token_signing_alg_values_supported"`
+	TokenEndpointAuthMethods   []string `json:"token_endpoint_auth_methods_supported"`
+	BackchannelLogoutSupported bool     `json:"backchannel_logout_supported"`
+	BackchannelLogoutSession   bool     `json:"backchannel_logout_session_supported"`
+}
+
+// metadata is everything built from a successful discovery.
+type metadata struct {
+	doc        Discovery
+	provider   *gooidc.Provider
+	oauth2     oauth2.Config
+	verifier   *gooidc.IDTokenVerifier
+	endSession string
+	issParam   bool
+}
+
+func (c *Client) discover(ctx context.Context) (*metadata, error) {
+	// go-oidc compares the discovered issuer with the URL it fetched from;
+	// rp may fetch from another address (RP_DISCOVERY_URL), so it names the
+	// expected issuer here and makes the exact comparison itself below.
+	dctx := gooidc.InsecureIssuerURLContext(gooidc.ClientContext(ctx, c.http), c.s.Issuer)
+	p, err := gooidc.NewProvider(dctx, c.s.DiscoveryURL)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, unavailable("discovery", ctx.Err())
+		}
+		return nil, fmt.Errorf("oidc: discovery at %s: %w", c.s.DiscoveryURL, err)
+	}
+	var doc Discovery
+	if err := p.Claims(&doc); err != nil {
+		return nil, fmt.Errorf("oidc: decoding discovery: %w", err)
+	}
+	if err := c.checkDiscovery(doc); err != nil {
+		return nil, err
+	}
+
+	// The key set gets its own client, so that unknown kids cannot make
+	// rp hammer the provider's jwks_uri.
+	jwksClient := &http.Client{Transport: c.jwks, Timeout: c.s.Timeout, CheckRedirect: noRedirects}
+	keys := gooidc.NewRemoteKeySet(gooidc.ClientContext(context.Background(), jwksClient), doc.JWKSURI)
+	verifier := gooidc.NewVerifier(c.s.Issuer, keys, &gooidc.Config{
+		ClientID:             c.s.ClientID,
+		SupportedSigningAlgs: []string{c.s.SigningAlg},
+		// exp is checked with the configured leeway for clock skew.
+		Now: func() time.Time { return c.s.Now().Add(-c.s.ClockSkew) },
+	})
+
+	style := oauth2.AuthStyleInHeader
+	if c.s.AuthInParams {
+		style = oauth2.AuthStyleInParams
+	}
+	return &metadata{
+		doc:      doc,
+		provider: p,
+		oauth2: oauth2.Config{
+			ClientID:     c.s.ClientID,
+			ClientSecret: c.s.ClientSecret,
+			RedirectURL:  c.s.RedirectURL,
+			Scopes:       c.s.Scopes,
+			Endpoint: oauth2.Endpoint{
+				AuthURL:   doc.AuthorizationEndpoint,
+				TokenURL:  doc.TokenEndpoint,
+				AuthStyle: style,
+			},
+		},
+		verifier:   verifier,
+		endSession: doc.EndSessionEndpoint,
+		issParam:   doc.IssParameterSupported,
+	}, nil
+}
+
+// checkDiscovery refuses metadata rp cannot work with safely, and warns
+// about what merely looks wrong.
+func (c *Client) checkDiscovery(doc Discovery) error {
+	if doc.Issuer != c.s.Issuer {
+		return fmt.Errorf("oidc: discovery at %s names issuer %q, but RP_ISSUER is %q: they must be equal, character for character", c.s.DiscoveryURL, doc.Issuer, c.s.Issuer)
+	}
+	var missing []error
+	for name, v := range map[string]string{
+		"authorization_endpoint": doc.AuthorizationEndpoint,
+		"token_endpoint":         doc.TokenEndpoint,
+		"jwks_uri":               doc.JWKSURI,
+	} {
+		if v == "" {
+			missing = append(missing, fmt.Errorf("oidc: discovery has no %s", name))
+		}
+	}
+	if err := errors.Join(missing...); err != nil {
+		return err
+	}
+	if len(doc.CodeChallengeMethods) > 0 && !slices.Contains(doc.CodeChallengeMethods, "S256") {
+		c.log.Warn("provider does not advertise PKCE S256; rp sends it anyway", "code_challenge_methods_supported", doc.CodeChallengeMethods)
+	}
+	if len(doc.IDTokenSigningAlgs) > 0 && !slices.Contains(doc.IDTokenSigningAlgs, c.s.SigningAlg) {
+		c.log.Warn("provider does not advertise the configured ID token signing algorithm", "alg", c.s.SigningAlg, "advertised", doc.IDTokenSigningAlgs)
+	}
+	if doc.EndSessionEndpoint == "" {
+		c.log.Warn("provider has no end_session_endpoint: logout will end rp's session only")
+	}
+	return nil
+}
+
+// Metadata returns the discovered metadata, or an error wrapping
+// ErrNotReady.
+func (c *Client) Metadata() (Discovery, error) {
+	m, err := c.metadata()
+	if err != nil {
+		return Discovery{}, err
+	}
+	return m.doc, nil
+}

@@ -1,0 +1,37 @@
+package oidc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+)
+
+// Errors callers branch on with errors.Is. Every error this package returns
+// from a sign-in step wraps exactly one of them.
+var (
+	// ErrNotReady means the provider's metadata has not been loaded yet.
+	ErrNotReady = errors.New("oidc: provider metadata not loaded yet")
+	// ErrUnavailable means the provider could not be reached or answered
+	// with a server error.
+	ErrUnavailable = errors.New("oidc: provider unavailable")
+	// ErrTimeout means the provider did not answer within the timeout.
+	// Errors wrapping it also wrap ErrUnavailable.
+	ErrTimeout = errors.New("oidc: provider timed out")
+	// ErrRejected means a response failed a protocol or security check, or
+	// the provider refused the request (for example invalid_grant).
+	ErrRejected = errors.New("oidc: rejected")
+)
+
+func rejected(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrRejected, fmt.Sprintf(format, args...))
+}
+
+// unavailable classifies a transport-level failure.
+func unavailable(what string, err error) error {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return fmt.Errorf("%w: %w: %s: %w", ErrUnavailable, ErrTimeout, what, err)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
+}

@@ -1,0 +1,75 @@
+package session
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// sqliteIndex keeps the index in the same SQLite file as the sessions.
+type sqliteIndex struct{ db *sql.DB }
+
+const sqliteSchema = `
+CREATE TABLE IF NOT EXISTS sessions (
+	token TEXT PRIMARY KEY,
+	data BLOB NOT NULL,
+	expiry REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_expiry_idx ON sessions(expiry);
+CREATE TABLE IF NOT EXISTS rp_session_index (
+	key TEXT PRIMARY KEY,
+	iss TEXT NOT NULL,
+	sub TEXT NOT NULL,
+	sid TEXT NOT NULL,
+	expiry INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rp_session_index_sid ON rp_session_index(iss, sid);
+CREATE INDEX IF NOT EXISTS rp_session_index_sub ON rp_session_index(iss, sub);
+`
+
+func (x sqliteIndex) Add(ctx context.Context, key string, e IndexEntry) error {
+	_, err := x.db.ExecContext(ctx,
+		`REPLACE INTO rp_session_index (key, iss, sub, sid, expiry) VALUES (?, ?, ?, ?, ?)`,
+		key, e.Issuer, e.Subject, e.SID, e.Expiry.Unix())
+	if err != nil {
+		return fmt.Errorf("session: indexing session: %w", err)
+	}
+	return nil
+}
+
+func (x sqliteIndex) Remove(ctx context.Context, key string) error {
+	if _, err := x.db.ExecContext(ctx, `DELETE FROM rp_session_index WHERE key = ?`, key); err != nil {
+		return fmt.Errorf("session: removing index entry: %w", err)
+	}
+	return nil
+}
+
+func (x sqliteIndex) Find(ctx context.Context, iss, sub, sid string) ([]string, error) {
+	if sub == "" && sid == "" {
+		return nil, nil
+	}
+	rows, err := x.db.QueryContext(ctx,
+		`SELECT key FROM rp_session_index WHERE iss = ? AND (? = '' OR sid = ?) AND (? = '' OR sub = ?)`,
+		iss, sid, sid, sub, sub)
+	if err != nil {
+		return nil, fmt.Errorf("session: searching the index: %w", err)
+	}
+	defer rows.Close()
+	var keys []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("session: reading the index: %w", err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, rows.Err()
+}
+
+func (x sqliteIndex) DeleteExpired(ctx context.Context, now time.Time) error {
+	if _, err := x.db.ExecContext(ctx, `DELETE FROM rp_session_index WHERE expiry <= ?`, now.Unix()); err != nil {
+		return fmt.Errorf("session: pruning the index: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,36 @@
+package session
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Login is what a signed-in session holds, server-side only.
+type Login struct {
+	Issuer       string          `json:"iss"`
+	Subject      string          `json:"sub"`
+	SID          string          `json:"sid,omitempty"` // the provider's session id
+	Claims       json.RawMessage `json:"claims"`        // identity claims
+	IDToken      string          `json:"id_token"`      // raw, for id_token_hint
+	AccessToken  string          `json:"access_token,omitempty"`
+	RefreshToken string          `json:"refresh_token,omitempty"`
+	TokenExpiry  time.Time       `json:"token_expiry,omitzero"`
+	SignedInAt   time.Time       `json:"signed_in_at"`
+}
+
+// PendingAuth is an authorization request in flight, bound to the browser
+// that started it.
+type PendingAuth struct {
+	State    string    `json:"state"`
+	Nonce    string    `json:"nonce"`
+	Verifier string    `json:"verifier"`
+	ReturnTo string    `json:"return_to"`
+	Created  time.Time `json:"created"`
+}
+
+// LogoutNotice is what /logged-out needs to know about the logout that led
+// there.
+type LogoutNotice struct {
+	State    string `json:"state,omitempty"` // sent to end_session_endpoint; empty when local only
+	Provider bool   `json:"provider"`        // the provider was asked to end its session too
+}
