@@ -69,11 +69,12 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		Logger:       o.Logger,
 	})
 	srv, err := web.New(web.Deps{
-		BaseURL:  cfg.BaseURL,
-		OIDC:     client,
-		Sessions: sessions,
-		Logger:   o.Logger,
-		Now:      o.Now,
+		BaseURL:     cfg.BaseURL,
+		IdleTimeout: cfg.SessionIdleTimeout,
+		OIDC:        client,
+		Sessions:    sessions,
+		Logger:      o.Logger,
+		Now:         o.Now,
 	})
 	if err != nil {
 		sessions.Close()

@@ -33,14 +33,14 @@ func (x sqliteIndex) Add(ctx context.Context, key string, e IndexEntry) error {
 		`REPLACE INTO rp_session_index (key, iss, sub, sid, expiry) VALUES (?, ?, ?, ?, ?)`,
 		key, e.Issuer, e.Subject, e.SID, e.Expiry.Unix())
 	if err != nil {
-		return fmt.Errorf("session: indexing session: %w", err)
+		return fmt.Errorf("%w: indexing session: %w", ErrStore, err)
 	}
 	return nil
 }
 
 func (x sqliteIndex) Remove(ctx context.Context, key string) error {
 	if _, err := x.db.ExecContext(ctx, `DELETE FROM rp_session_index WHERE key = ?`, key); err != nil {
-		return fmt.Errorf("session: removing index entry: %w", err)
+		return fmt.Errorf("%w: removing index entry: %w", ErrStore, err)
 	}
 	return nil
 }
@@ -53,14 +53,14 @@ func (x sqliteIndex) Find(ctx context.Context, iss, sub, sid string) ([]string, 
 		`SELECT key FROM rp_session_index WHERE iss = ? AND (? = '' OR sid = ?) AND (? = '' OR sub = ?)`,
 		iss, sid, sid, sub, sub)
 	if err != nil {
-		return nil, fmt.Errorf("session: searching the index: %w", err)
+		return nil, fmt.Errorf("%w: searching the index: %w", ErrStore, err)
 	}
 	defer rows.Close()
 	var keys []string
 	for rows.Next() {
 		var k string
 		if err := rows.Scan(&k); err != nil {
-			return nil, fmt.Errorf("session: reading the index: %w", err)
+			return nil, fmt.Errorf("%w: reading the index: %w", ErrStore, err)
 		}
 		keys = append(keys, k)
 	}
@@ -69,7 +69,7 @@ func (x sqliteIndex) Find(ctx context.Context, iss, sub, sid string) ([]string, 
 
 func (x sqliteIndex) DeleteExpired(ctx context.Context, now time.Time) error {
 	if _, err := x.db.ExecContext(ctx, `DELETE FROM rp_session_index WHERE expiry <= ?`, now.Unix()); err != nil {
-		return fmt.Errorf("session: pruning the index: %w", err)
+		return fmt.Errorf("%w: pruning the index: %w", ErrStore, err)
 	}
 	return nil
 }

@@ -18,6 +18,9 @@ import (
 	"github.com/alexedwards/scs/v2"
 )
 
+// ErrStore wraps every failure to read or write the session store.
+var ErrStore = errors.New("session: store unavailable")
+
 // Options configure a Manager.
 type Options struct {
 	Store        string        // "memory" or "sqlite:PATH"
@@ -97,7 +100,7 @@ func (m *Manager) Close() error {
 // Ping checks that the store answers.
 func (m *Manager) Ping(ctx context.Context) error {
 	if err := m.backend.ping(ctx); err != nil {
-		return fmt.Errorf("session: store unreachable: %w", err)
+		return fmt.Errorf("%w: store unreachable: %w", ErrStore, err)
 	}
 	return nil
 }
@@ -131,7 +134,7 @@ func (m *Manager) Load(r *http.Request) (*http.Request, error) {
 	}
 	ctx, err := m.scs.Load(r.Context(), token)
 	if err != nil {
-		return nil, fmt.Errorf("session: loading: %w", err)
+		return nil, fmt.Errorf("%w: loading: %w", ErrStore, err)
 	}
 	return r.WithContext(ctx), nil
 }
@@ -144,7 +147,7 @@ func (m *Manager) Save(ctx context.Context, w http.ResponseWriter) error {
 	case scs.Modified:
 		token, expiry, err := m.scs.Commit(ctx)
 		if err != nil {
-			return fmt.Errorf("session: saving: %w", err)
+			return fmt.Errorf("%w: saving: %w", ErrStore, err)
 		}
 		m.scs.WriteSessionCookie(ctx, w, token, expiry)
 	case scs.Destroyed:
@@ -170,7 +173,7 @@ func (m *Manager) Deadline(ctx context.Context) time.Time { return m.scs.Deadlin
 // indexes the session by the provider's sub and sid.
 func (m *Manager) SignIn(ctx context.Context, l Login) error {
 	if err := m.scs.RenewToken(ctx); err != nil {
-		return fmt.Errorf("session: renewing the token: %w", err)
+		return fmt.Errorf("%w: renewing the token: %w", ErrStore, err)
 	}
 	m.scs.Remove(ctx, keyCSRF)
 	if err := putJSON(m, ctx, keyLogin, l); err != nil {
@@ -190,7 +193,7 @@ func (m *Manager) SignOut(ctx context.Context) (Login, error) {
 		}
 	}
 	if err := m.scs.Destroy(ctx); err != nil {
-		return l, fmt.Errorf("session: destroying: %w", err)
+		return l, fmt.Errorf("%w: destroying: %w", ErrStore, err)
 	}
 	return l, nil
 }
@@ -205,7 +208,7 @@ func (m *Manager) EndSessions(ctx context.Context, iss, sub, sid string) (int, e
 	}
 	for _, k := range keys {
 		if err := m.backend.store.Delete(k); err != nil {
-			return 0, fmt.Errorf("session: deleting a session: %w", err)
+			return 0, fmt.Errorf("%w: deleting a session: %w", ErrStore, err)
 		}
 		if err := m.backend.index.Remove(ctx, k); err != nil {
 			return 0, err
@@ -276,14 +279,20 @@ func (m *Manager) PutLogoutNotice(ctx context.Context, n LogoutNotice) error {
 	return putJSON(m, ctx, keyLogout, n)
 }
 
-// TakeLogoutNotice removes and returns the note left by PutLogoutNotice.
-func (m *Manager) TakeLogoutNotice(ctx context.Context) (LogoutNotice, bool) {
+// TakeLogoutNotice removes and returns the note left by PutLogoutNotice. A
+// session left empty by that is deleted rather than kept.
+func (m *Manager) TakeLogoutNotice(ctx context.Context) (LogoutNotice, bool, error) {
 	var n LogoutNotice
-	ok := getJSON(m, ctx, keyLogout, &n)
-	if ok {
-		m.scs.Remove(ctx, keyLogout)
+	if !getJSON(m, ctx, keyLogout, &n) {
+		return n, false, nil
 	}
-	return n, ok
+	m.scs.Remove(ctx, keyLogout)
+	if len(m.scs.Keys(ctx)) == 0 {
+		if err := m.scs.Destroy(ctx); err != nil {
+			return n, true, fmt.Errorf("%w: deleting an empty session: %w", ErrStore, err)
+		}
+	}
+	return n, true, nil
 }
 
 func putJSON(m *Manager, ctx context.Context, key string, v any) error {

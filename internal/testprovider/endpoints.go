@@ -1,0 +1,251 @@
+package testprovider
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/json"
+	"maps"
+	"net/http"
+	"net/url"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+func (p *Provider) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", p.count("discovery", p.discovery))
+	mux.HandleFunc("GET /authorize", p.count("authorize", p.authorize))
+	mux.HandleFunc("POST /token", p.count("token", p.token))
+	mux.HandleFunc("GET /userinfo", p.count("userinfo", p.userinfo))
+	mux.HandleFunc("GET /jwks", p.count("jwks", p.jwks))
+	mux.HandleFunc("GET /end-session", p.count("end_session", p.endSession))
+	return mux
+}
+
+func (p *Provider) count(name string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.counts[name]++
+		k := p.knobs
+		p.mu.Unlock()
+		if k.Seen != nil {
+			k.Seen(r)
+		}
+		if k.Down || (name == "jwks" && k.JWKSDown) {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (p *Provider) knobsNow() Knobs {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.knobs
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
+	k := p.knobsNow()
+	iss := p.Issuer
+	if k.DiscoveryIss != "" {
+		iss = k.DiscoveryIss
+	}
+	doc := map[string]any{
+		"issuer":                                iss,
+		"authorization_endpoint":                p.Issuer + "/authorize",
+		"token_endpoint":                        p.Issuer + "/token",
+		"userinfo_endpoint":                     p.Issuer + "/userinfo",
+		"jwks_uri":                              p.Issuer + "/jwks",
+		"response_types_supported":              []string{"code"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{"RS256", "HS256", "none"},
+		"code_challenge_methods_supported":      []string{"S256"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic"},
+		"backchannel_logout_supported":          true,
+		"backchannel_logout_session_supported":  true,
+	}
+	if !k.NoIssParam {
+		doc["authorization_response_iss_parameter_supported"] = true
+	}
+	if !k.NoEndSession {
+		doc["end_session_endpoint"] = p.Issuer + "/end-session?tenant=t1"
+	}
+	writeJSON(w, http.StatusOK, doc)
+}
+
+// authorize approves at once, as a provider with a live session would.
+func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	k := p.knobsNow()
+	if q.Get("client_id") != p.ClientID || q.Get("response_type") != "code" ||
+		q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" ||
+		q.Get("redirect_uri") == "" || q.Get("state") == "" || q.Get("nonce") == "" {
+		http.Error(w, "bad authorization request", http.StatusBadRequest)
+		return
+	}
+	sub := k.Subject
+	if sub == "" {
+		sub = "alice"
+	}
+	sid := k.SID
+	if sid == "" {
+		sid = "sid-" + rand.Text()[:10]
+	} else if sid == "-" {
+		sid = ""
+	}
+	code := rand.Text()
+	p.mu.Lock()
+	p.grants[code] = grant{nonce: q.Get("nonce"), challenge: q.Get("code_challenge"),
+		redirectURI: q.Get("redirect_uri"), sub: sub, sid: sid}
+	p.mu.Unlock()
+
+	back := url.Values{"code": {code}, "state": {q.Get("state")}}
+	switch {
+	case k.IssParam == "-": // advertised, but left out
+	case k.IssParam != "":
+		back.Set("iss", k.IssParam)
+	case !k.NoIssParam:
+		back.Set("iss", p.Issuer)
+	}
+	http.Redirect(w, r, q.Get("redirect_uri")+"?"+back.Encode(), http.StatusFound)
+}
+
+func oauthError(w http.ResponseWriter, status int, code string) {
+	writeJSON(w, status, map[string]string{"error": code, "error_description": "test provider says " + code})
+}
+
+func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+	k := p.knobsNow()
+	if k.TokenDelay > 0 {
+		select {
+		case <-time.After(k.TokenDelay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	id, secret, basic := r.BasicAuth()
+	if basic {
+		// RFC 6749 2.3.1: both are form-urlencoded before Basic encoding.
+		id, _ = url.QueryUnescape(id)
+		secret, _ = url.QueryUnescape(secret)
+	}
+	if !basic && !k.RequireBasic {
+		id, secret = r.PostFormValue("client_id"), r.PostFormValue("client_secret")
+	}
+	if subtle.ConstantTimeCompare([]byte(id), []byte(p.ClientID)) != 1 ||
+		subtle.ConstantTimeCompare([]byte(secret), []byte(p.ClientSecret)) != 1 {
+		oauthError(w, http.StatusUnauthorized, "invalid_client")
+		return
+	}
+	if k.TokenError != "" {
+		oauthError(w, http.StatusBadRequest, k.TokenError)
+		return
+	}
+	code := r.PostFormValue("code")
+	p.mu.Lock()
+	g, ok := p.grants[code]
+	if ok {
+		p.grants[code] = grant{used: true}
+	}
+	p.mu.Unlock()
+	if !ok || g.used || r.PostFormValue("grant_type") != "authorization_code" ||
+		r.PostFormValue("redirect_uri") != g.redirectURI ||
+		s256(r.PostFormValue("code_verifier")) != g.challenge {
+		oauthError(w, http.StatusBadRequest, "invalid_grant")
+		return
+	}
+
+	now := p.now()
+	claims := map[string]any{
+		"iss": p.Issuer, "sub": g.sub, "aud": p.ClientID, "exp": now.Add(5 * time.Minute).Unix(),
+		"iat": now.Unix(), "nonce": g.nonce, "name": "Alice Example",
+		"preferred_username": g.sub, "email": g.sub + "@example.com",
+	}
+	if g.sid != "" {
+		claims["sid"] = g.sid
+	}
+	maps.Copy(claims, k.ExtraIDClaims)
+	if k.IDTokenClaims != nil {
+		k.IDTokenClaims(claims)
+	}
+	resp := map[string]any{
+		"access_token": "at-" + rand.Text(), "token_type": "Bearer", "expires_in": 300,
+		"refresh_token": "rt-" + rand.Text(),
+	}
+	if !k.OmitIDToken {
+		p.mu.Lock()
+		key, kid, alg := p.keys[0].priv, p.keys[0].kid, "RS256"
+		p.mu.Unlock()
+		if k.SignWith != nil {
+			key = k.SignWith
+		}
+		if k.SignKID != "" {
+			kid = k.SignKID
+		}
+		if k.SignAlg != "" {
+			alg = k.SignAlg
+		}
+		resp["id_token"] = p.sign(claims, key, kid, alg)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
+	k := p.knobsNow()
+	if r.Header.Get("Authorization") == "" {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	sub := k.UserInfoSub
+	if sub == "" {
+		sub = k.Subject
+		if sub == "" {
+			sub = "alice"
+		}
+	}
+	claims := map[string]any{"sub": sub}
+	maps.Copy(claims, k.UserInfo)
+	writeJSON(w, http.StatusOK, claims)
+}
+
+func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	var set jose.JSONWebKeySet
+	for _, k := range p.keys {
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.priv.Public(), KeyID: k.kid, Algorithm: "RS256", Use: "sig"})
+	}
+	p.mu.Unlock()
+	writeJSON(w, http.StatusOK, set)
+}
+
+// endSession records the request and, like Keycloak, needs id_token_hint or
+// client_id before it honours post_logout_redirect_uri.
+func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	p.mu.Lock()
+	p.logouts = append(p.logouts, q)
+	p.mu.Unlock()
+	redirect := q.Get("post_logout_redirect_uri")
+	if redirect == "" {
+		w.Write([]byte("signed out at the provider"))
+		return
+	}
+	if q.Get("id_token_hint") == "" && q.Get("client_id") == "" {
+		http.Error(w, "Missing parameters: id_token_hint", http.StatusBadRequest)
+		return
+	}
+	back := url.Values{}
+	if st := q.Get("state"); st != "" {
+		back.Set("state", st)
+	}
+	http.Redirect(w, r, redirect+"?"+back.Encode(), http.StatusFound)
+}

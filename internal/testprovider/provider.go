@@ -1,0 +1,172 @@
+// Package testprovider is an in-process OpenID provider for rp's tests. It
+// follows the protocol by default (discovery, authorization with PKCE,
+// token, UserInfo, JWKS, end session) and misbehaves on demand through
+// Provider's knobs, so tests can check what rp refuses.
+package testprovider
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// Provider is the test OP. Change its knobs through Set, which holds the
+// lock, while requests may be in flight.
+type Provider struct {
+	Issuer       string
+	ClientID     string
+	ClientSecret string
+
+	srv *httptest.Server
+
+	mu      sync.Mutex
+	knobs   Knobs
+	keys    []signingKey // keys[0] signs; all are published
+	grants  map[string]grant
+	counts  map[string]int
+	logouts []url.Values
+	now     func() time.Time
+}
+
+// Knobs change how the provider behaves. The zero value is a well-behaved
+// provider.
+type Knobs struct {
+	Down          bool          // every endpoint answers 503
+	TokenDelay    time.Duration // the token endpoint waits this long first
+	JWKSDown      bool          // the JWKS endpoint answers 503
+	NoIssParam    bool          // do not advertise or send RFC 9207 iss
+	IssParam      string        // send this iss in the authorization response instead; "-" sends none
+	NoEndSession  bool          // no end_session_endpoint in discovery
+	DiscoveryIss  string        // issuer named in discovery instead of the real one
+	IDTokenClaims func(map[string]any)
+	// SignWith signs ID tokens with this key and kid instead of the
+	// published one (a forged signature, or an unknown kid).
+	SignWith      *rsa.PrivateKey
+	SignKID       string
+	SignAlg       string              // default RS256
+	OmitIDToken   bool                // token response without id_token
+	UserInfo      map[string]any      // extra UserInfo claims
+	UserInfoSub   string              // UserInfo sub instead of the user's
+	TokenError    string              // token endpoint answers this OAuth error
+	Subject       string              // default "alice"
+	SID           string              // default a random sid per grant; "-" omits it
+	ExtraIDClaims map[string]any      // merged into ID tokens
+	RequireBasic  bool                // refuse client_secret_post (on by default via New)
+	Seen          func(*http.Request) // called for every request
+}
+
+type signingKey struct {
+	kid  string
+	priv *rsa.PrivateKey
+}
+
+type grant struct {
+	nonce, challenge, redirectURI, sub, sid string
+	used                                    bool
+}
+
+// New starts a provider on loopback for tb, closed with tb's cleanup.
+func New(tb testing.TB) *Provider {
+	tb.Helper()
+	p := &Provider{
+		ClientID:     "rp-test",
+		ClientSecret: "s3cret with spaces & symbols",
+		grants:       make(map[string]grant),
+		counts:       make(map[string]int),
+		now:          time.Now,
+		knobs:        Knobs{RequireBasic: true},
+	}
+	p.keys = []signingKey{newKey(tb)}
+	p.srv = httptest.NewServer(p.routes())
+	p.Issuer = p.srv.URL
+	tb.Cleanup(p.srv.Close)
+	return p
+}
+
+func newKey(tb testing.TB) signingKey {
+	tb.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		tb.Fatalf("generating a key: %v", err)
+	}
+	return signingKey{kid: rand.Text()[:8], priv: k}
+}
+
+// Set changes the knobs under the lock.
+func (p *Provider) Set(f func(k *Knobs)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f(&p.knobs)
+}
+
+// Rotate makes a new signing key; the old one stays published when keep.
+func (p *Provider) Rotate(tb testing.TB, keep bool) {
+	k := newKey(tb)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if keep {
+		p.keys = append([]signingKey{k}, p.keys...)
+	} else {
+		p.keys = []signingKey{k}
+	}
+}
+
+// Count returns how many requests an endpoint ("discovery", "jwks",
+// "token", "userinfo", "authorize", "end_session") has had.
+func (p *Provider) Count(endpoint string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.counts[endpoint]
+}
+
+// Logouts returns the queries end_session received.
+func (p *Provider) Logouts() []url.Values {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]url.Values(nil), p.logouts...)
+}
+
+// Close stops the server: the provider goes away entirely.
+func (p *Provider) Close() { p.srv.Close() }
+
+// SignedIDToken returns an ID token signed with the current key for the
+// given claims, for tests that need one outside a sign-in.
+func (p *Provider) SignedIDToken(claims map[string]any) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sign(claims, p.keys[0].priv, p.keys[0].kid, "RS256")
+}
+
+func (p *Provider) sign(claims map[string]any, key *rsa.PrivateKey, kid, alg string) string {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: key},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
+	if err != nil {
+		panic(fmt.Sprintf("testprovider: signer: %v", err))
+	}
+	payload, _ := json.Marshal(claims)
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		panic(fmt.Sprintf("testprovider: signing: %v", err))
+	}
+	s, err := jws.CompactSerialize()
+	if err != nil {
+		panic(fmt.Sprintf("testprovider: serializing: %v", err))
+	}
+	return s
+}
+
+func s256(verifier string) string {
+	h := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(h[:])
+}

@@ -1,0 +1,44 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/rp-project/rp/templates"
+)
+
+// handleHealthz serves GET /healthz: the process is alive.
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// handleReadyz serves GET /readyz: 200 when the provider's metadata is
+// loaded and the session store answers, 503 otherwise, with each check's
+// state in a JSON body.
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{"provider": "ok", "store": "ok"}
+	status := http.StatusOK
+	if err := s.oidc.Ready(); err != nil {
+		checks["provider"] = "not ready"
+		status = http.StatusServiceUnavailable
+	}
+	if err := s.sessions.Ping(ctx); err != nil {
+		checks["store"] = "unreachable"
+		status = http.StatusServiceUnavailable
+		s.log.Warn("readiness: session store unreachable", "err", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(checks)
+}
+
+// handleStatic serves the embedded stylesheet.
+func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	http.FileServerFS(templates.FS).ServeHTTP(w, r)
+}

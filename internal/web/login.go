@@ -1,0 +1,123 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/rp-project/rp/internal/oidc"
+	"github.com/rp-project/rp/internal/session"
+)
+
+// handleLogin serves GET /login: it binds a fresh state, nonce and PKCE
+// verifier to this browser's session and sends it to the provider.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	returnTo := safeReturnTo(r.URL.Query().Get("return_to"))
+	if _, ok := s.sessions.Login(ctx); ok {
+		http.Redirect(w, r, returnTo, http.StatusSeeOther)
+		return
+	}
+	a := oidc.NewAuthRequest()
+	authURL, err := s.oidc.AuthCodeURL(a)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	err = s.sessions.AddPending(ctx, session.PendingAuth{
+		State: a.State, Nonce: a.Nonce, Verifier: a.Verifier, ReturnTo: returnTo, Created: s.now(),
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, authURL, http.StatusSeeOther)
+}
+
+// handleCallback serves GET /callback, the redirect_uri.
+func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	for _, name := range []string{"state", "code", "iss", "error"} {
+		if len(q[name]) > 1 {
+			s.renderError(w, r, http.StatusBadRequest, problem{Title: "Sign-in failed",
+				Message: "The sign-in response was malformed. Please start again.", Retry: "/login"})
+			return
+		}
+	}
+
+	// The pending request is single-use: taken whatever happens next.
+	pending, ok := s.sessions.TakePending(ctx, q.Get("state"))
+
+	if e := q.Get("error"); e != "" {
+		s.providerError(w, r, e, q.Get("error_description"))
+		return
+	}
+	if !ok {
+		s.log.Warn("callback with an unknown, expired or used state", "request_id", requestID(ctx))
+		s.renderError(w, r, http.StatusBadRequest, problem{Title: "Sign-in expired",
+			Message: "This sign-in answer does not belong to a sign-in started in this browser, or it expired or was already used. Please start again.",
+			Retry:   "/login"})
+		return
+	}
+	if err := s.oidc.CheckIssuerParam(q); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	code := q.Get("code")
+	if code == "" {
+		s.renderError(w, r, http.StatusBadRequest, problem{Title: "Sign-in failed",
+			Message: "The sign-in answer carried no authorization code. Please start again.", Retry: "/login"})
+		return
+	}
+	id, err := s.oidc.Exchange(ctx, code, oidc.AuthRequest{State: pending.State, Nonce: pending.Nonce, Verifier: pending.Verifier})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	err = s.sessions.SignIn(ctx, session.Login{
+		Issuer: id.Issuer, Subject: id.Subject, SID: id.SessionID, Claims: id.Claims,
+		IDToken: id.IDToken, AccessToken: id.AccessToken, RefreshToken: id.RefreshToken,
+		TokenExpiry: id.Expiry, SignedInAt: s.now(),
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("signed in", "sub", id.Subject, "has_sid", id.SessionID != "", "request_id", requestID(ctx))
+	http.Redirect(w, r, pending.ReturnTo, http.StatusSeeOther)
+}
+
+// providerError shows an error the provider sent back, such as
+// access_denied, with its text escaped by the template.
+func (s *Server) providerError(w http.ResponseWriter, r *http.Request, code, description string) {
+	s.log.Warn("provider returned an error", "error", code, "request_id", requestID(r.Context()))
+	status := http.StatusBadRequest
+	p := problem{Title: "Sign-in did not complete", Retry: "/login",
+		Message: "The identity provider did not sign you in (" + code + ")."}
+	switch code {
+	case "access_denied":
+		status = http.StatusForbidden
+		p.Title = "Sign-in was cancelled or refused"
+		p.Message = "The identity provider did not grant access."
+	case "login_required", "interaction_required", "consent_required":
+		p.Message = "The identity provider needs you to sign in again."
+	case "server_error", "temporarily_unavailable":
+		status = http.StatusBadGateway
+		p.Message = "The identity provider had a problem. Please try again."
+	}
+	if len(description) > 300 {
+		description = description[:300] + "…"
+	}
+	p.Detail = description
+	s.renderError(w, r, status, p)
+}
+
+// requireLogin sends a browser without a session into sign-in, coming back
+// to the page it asked for.
+func (s *Server) requireLogin(w http.ResponseWriter, r *http.Request) (session.Login, bool) {
+	l, ok := s.sessions.Login(r.Context())
+	if !ok {
+		http.Redirect(w, r, "/login?return_to="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+	}
+	return l, ok
+}

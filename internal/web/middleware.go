@@ -1,0 +1,173 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// withRequestID gives each request a random id, shown on error pages and
+// logged with it.
+func (s *Server) withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		id := hex.EncodeToString(b)
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+	})
+}
+
+// statusWriter remembers the status for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// withRequestLog logs one line per request. It logs the path only: queries
+// carry authorization codes and state.
+func (s *Server) withRequestLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"duration_ms", time.Since(start).Milliseconds(), "request_id", requestID(r.Context()))
+	})
+}
+
+// withRecover turns a panic into a plain 500 page and a log line.
+func (s *Server) withRecover(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("handler panicked", "panic", v, "path", r.URL.Path, "request_id", requestID(r.Context()))
+				s.renderError(w, r, http.StatusInternalServerError, problem{Message: "Something went wrong on our side."})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// withSecurityHeaders sets the headers every response carries. Pages are
+// never cached: they hold personal data or single-use state.
+func (s *Server) withSecurityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", s.contentSecurityPolicy())
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cache-Control", "no-store")
+		if s.secure() {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) secure() bool { return len(s.origin) > 8 && s.origin[:8] == "https://" }
+
+// contentSecurityPolicy allows no script at all. Forms may post to rp only,
+// but the logout form's answer redirects to the provider's end-session
+// endpoint, which browsers check against form-action too.
+func (s *Server) contentSecurityPolicy() string {
+	formAction := "'self'"
+	if md, err := s.oidc.Metadata(); err == nil && md.EndSessionEndpoint != "" {
+		if u, err := url.Parse(md.EndSessionEndpoint); err == nil && u.Host != "" {
+			formAction += " " + u.Scheme + "://" + u.Host
+		}
+	}
+	return "default-src 'none'; style-src 'self'; img-src 'self'; form-action " + formAction +
+		"; frame-ancestors 'none'; base-uri 'none'"
+}
+
+// withSession loads the browser's session and saves it just before the
+// response starts. scs can only send its cookie before the first write, so a
+// failure to save replaces the handler's response with an error page rather
+// than sending a response whose session change was lost.
+func (s *Server) withSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r2, err := s.sessions.Load(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		sw := &sessionWriter{ResponseWriter: w}
+		sw.save = func() bool {
+			if err := s.sessions.Save(r2.Context(), w); err != nil {
+				for _, k := range []string{"Location", "Set-Cookie", "Content-Type", "Content-Length"} {
+					w.Header().Del(k)
+				}
+				s.fail(w, r2, err)
+				return false
+			}
+			return true
+		}
+		next.ServeHTTP(sw, r2)
+		sw.start()
+	})
+}
+
+// sessionWriter saves the session once, when the response starts.
+type sessionWriter struct {
+	http.ResponseWriter
+	save    func() bool
+	started bool
+	failed  bool
+}
+
+func (w *sessionWriter) start() bool {
+	if !w.started {
+		w.started = true
+		w.failed = !w.save()
+	}
+	return !w.failed
+}
+
+func (w *sessionWriter) WriteHeader(code int) {
+	if w.start() {
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *sessionWriter) Write(b []byte) (int, error) {
+	if !w.start() {
+		return len(b), nil // the error page has been sent instead
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *sessionWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

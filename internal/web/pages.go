@@ -1,0 +1,62 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// handleHome serves GET /: a sign-in button, or who is signed in.
+func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "home", s.data(r.Context(), nil))
+}
+
+type claimRow struct{ Name, Value string }
+
+type profileData struct {
+	SignedInAt  string
+	EndsBy      string
+	IdleTimeout string
+	Claims      []claimRow
+}
+
+// handleProfile serves GET /profile, the protected page.
+func (s *Server) handleProfile(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	l, ok := s.requireLogin(w, r)
+	if !ok {
+		return
+	}
+	var claims map[string]json.RawMessage
+	_ = json.Unmarshal(l.Claims, &claims)
+	rows := make([]claimRow, 0, len(claims))
+	for k, v := range claims {
+		rows = append(rows, claimRow{Name: k, Value: string(v)})
+	}
+	slices.SortFunc(rows, func(a, b claimRow) int {
+		if a.Name < b.Name {
+			return -1
+		}
+		if a.Name > b.Name {
+			return 1
+		}
+		return 0
+	})
+	pd := profileData{
+		SignedInAt: l.SignedInAt.UTC().Format(time.RFC1123),
+		EndsBy:     s.sessions.Deadline(ctx).UTC().Format(time.RFC1123),
+		Claims:     rows,
+	}
+	if s.idleTimeout > 0 {
+		pd.IdleTimeout = s.idleTimeout.String()
+	}
+	d := s.data(ctx, pd)
+	d.CSRF = s.sessions.CSRFToken(ctx)
+	s.render(w, r, http.StatusOK, "profile", d)
+}
+
+// handleNotFound answers every unknown path.
+func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	s.renderError(w, r, http.StatusNotFound, problem{Title: "Page not found", Message: "There is no page at this address."})
+}

@@ -1,0 +1,153 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+
+	"github.com/rp-project/rp/internal/oidc"
+	"github.com/rp-project/rp/internal/session"
+	"github.com/rp-project/rp/templates"
+)
+
+// pages holds one parsed template set (layout + page) per page.
+type pages map[string]*template.Template
+
+var pageNames = []string{"home", "profile", "logout", "logged_out", "error"}
+
+func parsePages() (pages, error) {
+	p := make(pages, len(pageNames))
+	for _, name := range pageNames {
+		t, err := template.ParseFS(templates.FS, "layout.html", name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("web: parsing page %s: %w", name, err)
+		}
+		p[name] = t
+	}
+	return p, nil
+}
+
+// userView is the signed-in user as pages show them.
+type userView struct {
+	Name    string
+	Email   string
+	Subject string
+	Issuer  string
+}
+
+// pageData is what every page gets; Data is the page's own.
+type pageData struct {
+	User      *userView
+	CSRF      string
+	RequestID string
+	Data      any
+}
+
+func newUserView(l session.Login) *userView {
+	var c struct {
+		Name              string `json:"name"`
+		PreferredUsername string `json:"preferred_username"`
+		Email             string `json:"email"`
+	}
+	_ = json.Unmarshal(l.Claims, &c)
+	name := c.Name
+	if name == "" {
+		name = c.PreferredUsername
+	}
+	if name == "" {
+		name = c.Email
+	}
+	if name == "" {
+		name = l.Subject
+	}
+	return &userView{Name: name, Email: c.Email, Subject: l.Subject, Issuer: l.Issuer}
+}
+
+// data builds the common part of a page for the request's session.
+func (s *Server) data(ctx context.Context, pageSpecific any) pageData {
+	d := pageData{RequestID: requestID(ctx), Data: pageSpecific}
+	if l, ok := s.sessions.Login(ctx); ok {
+		d.User = newUserView(l)
+	}
+	return d
+}
+
+// render executes a page into a buffer first, so that a template error
+// becomes a clean 500 instead of half a page.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
+	var buf bytes.Buffer
+	if err := s.pages[name].ExecuteTemplate(&buf, "layout", d); err != nil {
+		s.log.Error("rendering a page failed", "page", name, "err", err, "request_id", requestID(r.Context()))
+		if name != "error" {
+			s.renderError(w, r, http.StatusInternalServerError, problem{Message: "Something went wrong on our side."})
+			return
+		}
+		http.Error(w, "Internal error.", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// problem is what the error page shows: a short human message, never an
+// internal error text.
+type problem struct {
+	Status  int
+	Title   string
+	Message string
+	Detail  string // text from the provider, escaped by the template
+	Retry   string // a link to try again, same-origin
+}
+
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, p problem) {
+	p.Status = status
+	if p.Title == "" {
+		p.Title = http.StatusText(status)
+	}
+	d := pageData{RequestID: requestID(r.Context()), Data: p}
+	s.render(w, r, status, "error", d)
+}
+
+// fail maps err to a status and a message for the user, and logs the
+// details for operators.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, p := classify(err)
+	level := "warn"
+	if status >= 500 {
+		level = "error"
+	}
+	attrs := []any{"status", status, "err", err, "path", r.URL.Path, "request_id", requestID(r.Context())}
+	if level == "error" {
+		s.log.Error("request failed", attrs...)
+	} else {
+		s.log.Warn("request refused", attrs...)
+	}
+	s.renderError(w, r, status, p)
+}
+
+func classify(err error) (int, problem) {
+	switch {
+	case errors.Is(err, oidc.ErrNotReady):
+		return http.StatusServiceUnavailable, problem{Title: "Sign-in is unavailable",
+			Message: "The identity provider cannot be reached right now. Please try again in a minute.", Retry: "/login"}
+	case errors.Is(err, oidc.ErrTimeout):
+		return http.StatusGatewayTimeout, problem{Title: "The identity provider did not answer",
+			Message: "The identity provider did not answer in time. Please try again.", Retry: "/login"}
+	case errors.Is(err, oidc.ErrUnavailable):
+		return http.StatusBadGateway, problem{Title: "The identity provider could not be reached",
+			Message: "Sign-in could not be completed because the identity provider could not be reached. Please try again.", Retry: "/login"}
+	case errors.Is(err, oidc.ErrRejected):
+		return http.StatusBadRequest, problem{Title: "Sign-in failed",
+			Message: "The sign-in could not be completed: the answer from the identity provider failed a security check. Please start again.", Retry: "/login"}
+	case errors.Is(err, session.ErrStore):
+		return http.StatusServiceUnavailable, problem{Title: "Service unavailable",
+			Message: "Sessions cannot be read or saved right now. Please try again in a minute."}
+	default:
+		return http.StatusInternalServerError, problem{Message: "Something went wrong on our side."}
+	}
+}
