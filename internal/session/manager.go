@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -39,6 +40,9 @@ type Manager struct {
 	log     *slog.Logger
 	now     func() time.Time
 	stop    chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Session keys; values are strings or JSON bytes, so gob needs no
@@ -91,10 +95,14 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 	return m, nil
 }
 
-// Close stops background work and closes the store.
+// Close stops background work and closes the store. It may be called more
+// than once.
 func (m *Manager) Close() error {
-	close(m.stop)
-	return m.backend.close()
+	m.closeOnce.Do(func() {
+		close(m.stop)
+		m.closeErr = m.backend.close()
+	})
+	return m.closeErr
 }
 
 // Ping checks that the store answers.

@@ -125,6 +125,8 @@ func oauthError(w http.ResponseWriter, status int, code string) {
 
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	k := p.knobsNow()
+	// Reading the body first lets the server notice a client that gives up.
+	_ = r.ParseForm()
 	if k.TokenDelay > 0 {
 		select {
 		case <-time.After(k.TokenDelay):
