@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,21 +16,21 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stderr))
 }
 
 // run returns the exit status: 0 after a clean shutdown, 1 when serving
 // fails, 2 for bad settings.
-func run(args []string) int {
-	cfg, err := config.Load(args, os.Getenv, os.Stderr)
+func run(args []string, getenv func(string) string, stderr io.Writer) int {
+	cfg, err := config.Load(args, getenv, stderr)
 	if errors.Is(err, config.ErrHelp) {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "rp: invalid configuration:\n%v\n", err)
+		fmt.Fprintf(stderr, "rp: invalid configuration:\n%v\n", err)
 		return 2
 	}
-	logger := app.NewLogger(cfg, os.Stderr)
+	logger := app.NewLogger(cfg, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := app.Run(ctx, cfg, logger); err != nil {

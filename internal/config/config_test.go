@@ -1,0 +1,129 @@
+package config
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func valid() map[string]string {
+	return map[string]string{
+		"RP_ISSUER":        "https://sso.example.com/realms/main",
+		"RP_CLIENT_ID":     "rp",
+		"RP_CLIENT_SECRET": "secret",
+		"RP_BASE_URL":      "https://app.example.com/",
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(nil, env(valid()), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BaseURL != "https://app.example.com" || c.RedirectURL() != "https://app.example.com/callback" ||
+		c.PostLogoutRedirectURL() != "https://app.example.com/logged-out" || !c.SecureCookies() {
+		t.Errorf("URLs: %+v", c)
+	}
+	if c.DiscoveryURL != c.Issuer || c.Addr != ":8080" || c.SessionStore != "sqlite:rp-sessions.db" ||
+		strings.Join(c.Scopes, " ") != "openid profile email" || c.SigningAlg != "RS256" ||
+		c.TokenAuthMethod != "client_secret_basic" || c.ProviderTimeout != 10*time.Second ||
+		c.SessionIdleTimeout != time.Hour || c.SessionLifetime != 12*time.Hour {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestFlagsOverrideEnvironment(t *testing.T) {
+	c, err := Load([]string{"-client-id", "from-flag", "-session-store", "memory"}, env(valid()), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ClientID != "from-flag" || c.SessionStore != "memory" {
+		t.Errorf("flags not applied: %+v", c)
+	}
+}
+
+func TestSecretFromFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(path, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := valid()
+	delete(e, "RP_CLIENT_SECRET")
+	e["RP_CLIENT_SECRET_FILE"] = path
+	c, err := Load(nil, env(e), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ClientSecret != "from-file" {
+		t.Errorf("secret = %q", c.ClientSecret)
+	}
+
+	e["RP_CLIENT_SECRET"] = "also"
+	if _, err := Load(nil, env(e), io.Discard); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Errorf("both set: %v", err)
+	}
+	delete(e, "RP_CLIENT_SECRET")
+	e["RP_CLIENT_SECRET_FILE"] = filepath.Join(t.TempDir(), "missing")
+	if _, err := Load(nil, env(e), io.Discard); err == nil || !strings.Contains(err.Error(), "RP_CLIENT_SECRET_FILE") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestValidateReportsEveryProblem: one run names each bad setting.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	e := map[string]string{
+		"RP_BASE_URL":             "ftp://app.example.com/sub",
+		"RP_SCOPES":               "profile",
+		"RP_SESSION_STORE":        "mongodb://x",
+		"RP_ID_TOKEN_SIGNING_ALG": "HS256",
+		"RP_TOKEN_AUTH_METHOD":    "private_key_jwt",
+		"RP_PROVIDER_TIMEOUT":     "forever",
+		"RP_SESSION_IDLE_TIMEOUT": "48h",
+		"RP_LOG_FORMAT":           "xml",
+	}
+	_, err := Load(nil, env(e), io.Discard)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, name := range []string{"RP_ISSUER", "RP_CLIENT_ID", "RP_CLIENT_SECRET", "RP_BASE_URL", "RP_SCOPES",
+		"RP_SESSION_STORE", "RP_ID_TOKEN_SIGNING_ALG", "RP_TOKEN_AUTH_METHOD", "RP_PROVIDER_TIMEOUT",
+		"RP_SESSION_IDLE_TIMEOUT", "RP_LOG_FORMAT"} {
+		if !strings.Contains(err.Error(), name+":") {
+			t.Errorf("error does not name %s:\n%v", name, err)
+		}
+	}
+}
+
+func TestStoreURLPasswordsStayOutOfErrors(t *testing.T) {
+	e := valid()
+	e["RP_SESSION_STORE"] = "mysql://rp:hunter2@db/rp"
+	_, err := Load(nil, env(e), io.Discard)
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error = %v", err)
+	}
+}
+
+func TestBadURLs(t *testing.T) {
+	cases := map[string][2]string{
+		"issuer without scheme":  {"RP_ISSUER", "sso.example.com"},
+		"issuer with query":      {"RP_ISSUER", "https://sso.example.com/?x=1"},
+		"base URL with path":     {"RP_BASE_URL", "https://app.example.com/rp"},
+		"base URL with userinfo": {"RP_BASE_URL", "https://u:p@app.example.com"},
+		"discovery not a URL":    {"RP_DISCOVERY_URL", "keycloak:8080"},
+	}
+	for name, kv := range cases {
+		t.Run(name, func(t *testing.T) {
+			e := valid()
+			e[kv[0]] = kv[1]
+			_, err := Load(nil, env(e), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), kv[0]+":") {
+				t.Fatalf("error = %v", err)
+			}
+		})
+	}
+}
