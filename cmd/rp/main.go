@@ -16,12 +16,15 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Getenv, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-// run returns the exit status: 0 after a clean shutdown, 1 when serving
+// run starts rp, or runs `rp doctor`. It returns the exit status: 0 after a clean shutdown, 1 when serving
 // fails, 2 for bad settings.
-func run(args []string, getenv func(string) string, stderr io.Writer) int {
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "doctor" {
+		return runDoctor(args[1:], getenv, stdout)
+	}
 	cfg, err := config.Load(args, getenv, stderr)
 	if errors.Is(err, config.ErrHelp) {
 		return 0

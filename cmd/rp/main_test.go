@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"strings"
 	"testing"
 )
@@ -8,7 +9,7 @@ import (
 func TestBadConfigurationExitsWithStatus2(t *testing.T) {
 	var stderr strings.Builder
 	env := map[string]string{"RP_BASE_URL": "not a url", "RP_SESSION_STORE": "bogus"}
-	code := run(nil, func(k string) string { return env[k] }, &stderr)
+	code := run(nil, func(k string) string { return env[k] }, io.Discard, &stderr)
 	if code != 2 {
 		t.Fatalf("exit status %d, want 2", code)
 	}
@@ -21,7 +22,7 @@ func TestBadConfigurationExitsWithStatus2(t *testing.T) {
 
 func TestHelpExitsWithStatus0(t *testing.T) {
 	var stderr strings.Builder
-	if code := run([]string{"-h"}, func(string) string { return "" }, &stderr); code != 0 {
+	if code := run([]string{"-h"}, func(string) string { return "" }, io.Discard, &stderr); code != 0 {
 		t.Fatalf("exit status %d", code)
 	}
 	if !strings.Contains(stderr.String(), "RP_CLIENT_SECRET_FILE") {

@@ -7,19 +7,20 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-func (p *Provider) routes() http.Handler {
+func (p *Provider) routes(prefix string) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/openid-configuration", p.count("discovery", p.discovery))
-	mux.HandleFunc("GET /authorize", p.count("authorize", p.authorize))
-	mux.HandleFunc("POST /token", p.count("token", p.token))
-	mux.HandleFunc("GET /userinfo", p.count("userinfo", p.userinfo))
-	mux.HandleFunc("GET /jwks", p.count("jwks", p.jwks))
-	mux.HandleFunc("GET /end-session", p.count("end_session", p.endSession))
+	mux.HandleFunc("GET "+prefix+"/.well-known/openid-configuration", p.count("discovery", p.discovery))
+	mux.HandleFunc("GET "+p.paths.authorize, p.count("authorize", p.authorize))
+	mux.HandleFunc("POST "+p.paths.token, p.count("token", p.token))
+	mux.HandleFunc("GET "+p.paths.userinfo, p.count("userinfo", p.userinfo))
+	mux.HandleFunc("GET "+p.paths.jwks, p.count("jwks", p.jwks))
+	mux.HandleFunc("GET "+p.paths.endSession, p.count("end_session", p.endSession))
 	return mux
 }
 
@@ -61,10 +62,10 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	}
 	doc := map[string]any{
 		"issuer":                                iss,
-		"authorization_endpoint":                p.Issuer + "/authorize",
-		"token_endpoint":                        p.Issuer + "/token",
-		"userinfo_endpoint":                     p.Issuer + "/userinfo",
-		"jwks_uri":                              p.Issuer + "/jwks",
+		"authorization_endpoint":                p.front + p.paths.authorize,
+		"token_endpoint":                        p.back + p.paths.token,
+		"userinfo_endpoint":                     p.back + p.paths.userinfo,
+		"jwks_uri":                              p.back + p.paths.jwks,
 		"response_types_supported":              []string{"code"},
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"RS256", "HS256", "none"},
@@ -77,7 +78,10 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		doc["authorization_response_iss_parameter_supported"] = true
 	}
 	if !k.NoEndSession {
-		doc["end_session_endpoint"] = p.Issuer + "/end-session?tenant=t1"
+		doc["end_session_endpoint"] = p.front + p.paths.endSession
+		if p.keycloak == "" {
+			doc["end_session_endpoint"] = p.front + p.paths.endSession + "?tenant=t1"
+		}
 	}
 	writeJSON(w, http.StatusOK, doc)
 }
@@ -90,6 +94,10 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" ||
 		q.Get("redirect_uri") == "" || q.Get("state") == "" || q.Get("nonce") == "" {
 		http.Error(w, "bad authorization request", http.StatusBadRequest)
+		return
+	}
+	if len(k.RedirectURIs) > 0 && !slices.Contains(k.RedirectURIs, q.Get("redirect_uri")) {
+		http.Error(w, "Invalid parameter: redirect_uri", http.StatusBadRequest)
 		return
 	}
 	sub := k.Subject
@@ -233,16 +241,30 @@ func (p *Provider) jwks(w http.ResponseWriter, r *http.Request) {
 // client_id before it honours post_logout_redirect_uri.
 func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	k := p.knobsNow()
 	p.mu.Lock()
 	p.logouts = append(p.logouts, q)
 	p.mu.Unlock()
 	redirect := q.Get("post_logout_redirect_uri")
 	if redirect == "" {
-		w.Write([]byte("signed out at the provider"))
+		_, _ = w.Write([]byte("signed out at the provider"))
 		return
 	}
-	if q.Get("id_token_hint") == "" && q.Get("client_id") == "" {
+	hint := q.Get("id_token_hint")
+	if hint == "" && q.Get("client_id") == "" {
 		http.Error(w, "Missing parameters: id_token_hint", http.StatusBadRequest)
+		return
+	}
+	if hint != "" && !p.issuedByUs(hint) {
+		http.Error(w, "Invalid parameter: id_token_hint", http.StatusBadRequest)
+		return
+	}
+	if len(k.PostLogoutRedirectURIs) > 0 && !slices.Contains(k.PostLogoutRedirectURIs, redirect) {
+		http.Error(w, "Invalid redirect uri", http.StatusBadRequest)
+		return
+	}
+	if p.keycloak != "" && hint == "" {
+		_, _ = w.Write([]byte("<h1>Logging out</h1><p>Do you want to log out?</p>"))
 		return
 	}
 	back := url.Values{}
@@ -250,4 +272,21 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 		back.Set("state", st)
 	}
 	http.Redirect(w, r, redirect+"?"+back.Encode(), http.StatusFound)
+}
+
+// issuedByUs reports whether raw is a token signed with one of the
+// provider's current keys.
+func (p *Provider) issuedByUs(raw string) bool {
+	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, k := range p.keys {
+		if _, err := jws.Verify(k.priv.Public()); err == nil {
+			return true
+		}
+	}
+	return false
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,11 +25,16 @@ import (
 // Provider is the test OP. Change its knobs through Set, which holds the
 // lock, while requests may be in flight.
 type Provider struct {
-	Issuer       string
+	Issuer       string // as in tokens and as browsers reach it
+	DiscoveryURL string // where rp fetches discovery (RP_DISCOVERY_URL)
 	ClientID     string
 	ClientSecret string
 
-	srv *httptest.Server
+	srv      *httptest.Server
+	keycloak string // realm name when shaped like Keycloak
+	front    string // origin browsers use
+	back     string // origin rp uses server to server
+	paths    paths
 
 	mu      sync.Mutex
 	knobs   Knobs
@@ -64,6 +70,31 @@ type Knobs struct {
 	ExtraIDClaims map[string]any      // merged into ID tokens
 	RequireBasic  bool                // refuse client_secret_post (on by default via New)
 	Seen          func(*http.Request) // called for every request
+	// RedirectURIs and PostLogoutRedirectURIs, when set, are the only
+	// registered URIs; others are refused as Keycloak does.
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+}
+
+// paths are the endpoints' paths below the issuer.
+type paths struct {
+	authorize, token, userinfo, jwks, endSession string
+}
+
+// Option shapes a Provider at creation.
+type Option func(*Provider)
+
+// Keycloak shapes the provider like Keycloak behind docker compose with
+// hostname v2 and KC_HOSTNAME_BACKCHANNEL_DYNAMIC: endpoints under
+// /realms/{realm}/protocol/openid-connect/; an issuer and authorization
+// and logout endpoints on the browser-facing host (localhost), while
+// discovery, token, UserInfo and keys are reached on the back-channel
+// address (127.0.0.1); and Keycloak's logout rules: post_logout_redirect_uri
+// needs id_token_hint or client_id, a stale or foreign id_token_hint is
+// refused, and without id_token_hint a confirmation page is shown instead
+// of redirecting.
+func Keycloak(realm string) Option {
+	return func(p *Provider) { p.keycloak = realm }
 }
 
 type signingKey struct {
@@ -77,7 +108,7 @@ type grant struct {
 }
 
 // New starts a provider on loopback for tb, closed with tb's cleanup.
-func New(tb testing.TB) *Provider {
+func New(tb testing.TB, opts ...Option) *Provider {
 	tb.Helper()
 	p := &Provider{
 		ClientID:     "rp-test",
@@ -87,9 +118,24 @@ func New(tb testing.TB) *Provider {
 		now:          time.Now,
 		knobs:        Knobs{RequireBasic: true},
 	}
+	for _, o := range opts {
+		o(p)
+	}
 	p.keys = []signingKey{newKey(tb)}
-	p.srv = httptest.NewServer(p.routes())
-	p.Issuer = p.srv.URL
+	prefix := ""
+	p.paths = paths{authorize: "/authorize", token: "/token", userinfo: "/userinfo", jwks: "/jwks", endSession: "/end-session"}
+	if p.keycloak != "" {
+		prefix = "/realms/" + p.keycloak
+		oc := prefix + "/protocol/openid-connect"
+		p.paths = paths{authorize: oc + "/auth", token: oc + "/token", userinfo: oc + "/userinfo", jwks: oc + "/certs", endSession: oc + "/logout"}
+	}
+	p.srv = httptest.NewServer(p.routes(prefix))
+	p.back, p.front = p.srv.URL, p.srv.URL
+	if p.keycloak != "" {
+		p.front = strings.Replace(p.srv.URL, "127.0.0.1", "localhost", 1)
+	}
+	p.Issuer = p.front + prefix
+	p.DiscoveryURL = p.back + prefix
 	tb.Cleanup(p.srv.Close)
 	return p
 }

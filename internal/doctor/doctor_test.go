@@ -1,0 +1,127 @@
+package doctor_test
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rp-project/rp/internal/config"
+	"github.com/rp-project/rp/internal/doctor"
+	"github.com/rp-project/rp/internal/testprovider"
+)
+
+func configFor(t *testing.T, op *testprovider.Provider, env map[string]string) config.Config {
+	t.Helper()
+	e := map[string]string{
+		"RP_ISSUER": op.Issuer, "RP_DISCOVERY_URL": op.DiscoveryURL, "RP_CLIENT_ID": op.ClientID,
+		"RP_CLIENT_SECRET": op.ClientSecret, "RP_BASE_URL": "http://localhost:8000", "RP_PROVIDER_TIMEOUT": "2s",
+	}
+	for k, v := range env {
+		e[k] = v
+	}
+	cfg, err := config.Load(nil, func(k string) string { return e[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func run(t *testing.T, cfg config.Config, o doctor.Options) (map[string]doctor.Finding, bool, string) {
+	t.Helper()
+	findings := doctor.Check(context.Background(), cfg, o)
+	var out strings.Builder
+	ok := doctor.Print(&out, cfg, findings)
+	byCheck := make(map[string]doctor.Finding)
+	for _, f := range findings {
+		byCheck[f.Check] = f
+	}
+	t.Log("\n" + out.String())
+	return byCheck, ok, out.String()
+}
+
+func registered(op *testprovider.Provider) {
+	op.Set(func(k *testprovider.Knobs) {
+		k.RedirectURIs = []string{"http://localhost:8000/callback"}
+		k.PostLogoutRedirectURIs = []string{"http://localhost:8000/logged-out"}
+	})
+}
+
+func TestHealthyKeycloakShapedSetup(t *testing.T) {
+	op := testprovider.New(t, testprovider.Keycloak("demo"))
+	registered(op)
+	findings, ok, out := run(t, configFor(t, op, nil), doctor.Options{})
+	if !ok {
+		t.Fatalf("problems reported for a healthy setup:\n%s", out)
+	}
+	for _, check := range []string{"discovery", "issuer", "clock", "end_session_endpoint", "back-channel logout", "PKCE",
+		"client credentials", "redirect URI", "post-logout URI"} {
+		if f, found := findings[check]; !found || f.Status != doctor.OK {
+			t.Errorf("%s: %+v", check, f)
+		}
+	}
+}
+
+func TestProblemsAreFoundWithTheirFix(t *testing.T) {
+	cases := []struct {
+		name    string
+		setup   func(op *testprovider.Provider)
+		env     func(op *testprovider.Provider) map[string]string
+		now     func() time.Time
+		check   string
+		wantFix string
+	}{
+		{name: "provider unreachable", check: "discovery", wantFix: "reachable",
+			env: func(*testprovider.Provider) map[string]string {
+				return map[string]string{"RP_DISCOVERY_URL": "http://127.0.0.1:1/realms/demo"}
+			}},
+		{name: "issuer differs only by host", check: "issuer", wantFix: "RP_DISCOVERY_URL",
+			env: func(op *testprovider.Provider) map[string]string {
+				return map[string]string{"RP_ISSUER": op.DiscoveryURL}
+			}},
+		{name: "issuer differs by path", check: "issuer", wantFix: "exactly",
+			env: func(op *testprovider.Provider) map[string]string {
+				return map[string]string{"RP_ISSUER": op.Issuer + "/", "RP_DISCOVERY_URL": op.DiscoveryURL}
+			}},
+		{name: "wrong client secret", check: "client credentials", wantFix: "RP_CLIENT_SECRET",
+			env: func(*testprovider.Provider) map[string]string { return map[string]string{"RP_CLIENT_SECRET": "wrong"} }},
+		{name: "redirect URI not registered", check: "redirect URI", wantFix: "Valid redirect URIs",
+			setup: func(op *testprovider.Provider) {
+				op.Set(func(k *testprovider.Knobs) { k.RedirectURIs = []string{"http://elsewhere/callback"} })
+			}},
+		{name: "post-logout URI not registered", check: "post-logout URI", wantFix: "Valid post logout redirect URIs",
+			setup: func(op *testprovider.Provider) {
+				op.Set(func(k *testprovider.Knobs) { k.PostLogoutRedirectURIs = []string{"http://elsewhere/"} })
+			}},
+		{name: "no end_session_endpoint", check: "end_session_endpoint", wantFix: "RP-Initiated Logout",
+			setup: func(op *testprovider.Provider) { op.Set(func(k *testprovider.Knobs) { k.NoEndSession = true }) }},
+		{name: "clock skew", check: "clock", wantFix: "NTP",
+			now: func() time.Time { return time.Now().Add(5 * time.Minute) }},
+		{name: "signing algorithm not offered", check: "signing algorithm", wantFix: "RP_ID_TOKEN_SIGNING_ALG",
+			env: func(*testprovider.Provider) map[string]string {
+				return map[string]string{"RP_ID_TOKEN_SIGNING_ALG": "ES256"}
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			op := testprovider.New(t, testprovider.Keycloak("demo"))
+			registered(op)
+			if tc.setup != nil {
+				tc.setup(op)
+			}
+			var env map[string]string
+			if tc.env != nil {
+				env = tc.env(op)
+			}
+			findings, ok, out := run(t, configFor(t, op, env), doctor.Options{Now: tc.now})
+			if ok {
+				t.Fatalf("no problem reported:\n%s", out)
+			}
+			f := findings[tc.check]
+			if f.Status != doctor.Fail || !strings.Contains(f.Fix, tc.wantFix) {
+				t.Fatalf("%s = %+v, want a failure whose fix mentions %q", tc.check, f, tc.wantFix)
+			}
+		})
+	}
+}
