@@ -12,7 +12,6 @@ import (
 
 	"github.com/alexedwards/scs/sqlite3store"
 	"github.com/alexedwards/scs/v2"
-	"github.com/alexedwards/scs/v2/memstore"
 	_ "modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
 )
 
@@ -26,51 +25,60 @@ type backend struct {
 }
 
 // openBackend opens the store named by spec: "memory" or "sqlite:PATH".
+// Both are SQLite: "memory" is a private in-memory database, so the two
+// share one implementation of the store and the index (scs's memstore also
+// races between its cleanup goroutine and StopCleanup).
 func openBackend(ctx context.Context, spec string, cleanup time.Duration) (*backend, error) {
 	switch {
 	case spec == "memory":
-		st := memstore.NewWithCleanupInterval(cleanup)
-		return &backend{
-			store: st,
-			index: newMemoryIndex(),
-			ping:  func(context.Context) error { return nil },
-			close: func() error { st.StopCleanup(); return nil },
-		}, nil
+		// One connection holds the database: it lives as long as rp.
+		return openSQLite(ctx, "file::memory:", "", 1, cleanup)
 	case strings.HasPrefix(spec, "sqlite:"):
-		return openSQLite(ctx, strings.TrimPrefix(spec, "sqlite:"), cleanup)
+		path := strings.TrimPrefix(spec, "sqlite:")
+		if dir := filepath.Dir(path); dir != "." {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("%w: creating the directory of %s: %w", ErrStore, path, err)
+			}
+		}
+		// WAL lets readers run beside the writer; busy_timeout makes a
+		// second writer wait instead of failing.
+		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)"
+		return openSQLite(ctx, dsn, path, 0, cleanup)
 	default:
 		return nil, fmt.Errorf("session: unsupported store %q", spec)
 	}
 }
 
-func openSQLite(ctx context.Context, path string, cleanup time.Duration) (*backend, error) {
-	if dir := filepath.Dir(path); dir != "." {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("session: creating the directory of %s: %w", path, err)
-		}
-	}
-	// WAL lets readers run beside the writer; busy_timeout makes a second
-	// writer wait instead of failing.
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
+// openSQLite opens dsn, creates the tables, and restricts the file (when
+// there is one) to its owner. maxConns 0 means no limit.
+func openSQLite(ctx context.Context, dsn, path string, maxConns int, cleanup time.Duration) (*backend, error) {
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
-		return nil, fmt.Errorf("session: opening sqlite %s: %w", path, err)
+		return nil, fmt.Errorf("%w: opening sqlite %s: %w", ErrStore, path, err)
+	}
+	if maxConns > 0 {
+		db.SetMaxOpenConns(maxConns)
+		db.SetMaxIdleConns(maxConns)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
 	}
 	if _, err := db.ExecContext(ctx, sqliteSchema); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("session: preparing sqlite %s: %w", path, err)
+		return nil, fmt.Errorf("%w: preparing sqlite %s: %w", ErrStore, path, err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
-		db.Close()
-		return nil, fmt.Errorf("session: restricting %s to its owner: %w", path, err)
+	if path != "" {
+		if err := os.Chmod(path, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			db.Close()
+			return nil, fmt.Errorf("%w: restricting %s to its owner: %w", ErrStore, path, err)
+		}
 	}
 	st := sqlite3store.NewWithCleanupInterval(db, cleanup)
 	return &backend{
 		store: st,
 		index: sqliteIndex{db: db},
 		ping: func(ctx context.Context) error {
-			var one int
-			return db.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM sessions LIMIT 1)").Scan(&one)
+			var n int
+			return db.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM sessions LIMIT 1)").Scan(&n)
 		},
 		close: func() error { st.StopCleanup(); return db.Close() },
 	}, nil

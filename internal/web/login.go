@@ -55,7 +55,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		s.log.Warn("callback with an unknown, expired or used state", "request_id", requestID(ctx))
 		s.renderError(w, r, http.StatusBadRequest, problem{Title: "Sign-in expired",
-			Message: "This sign-in answer does not belong to a sign-in started in this browser, or it expired or was already used. Please start again.",
+			Message: "This sign-in answer does not belong to a sign-in started in this browser, or it expired or was already used. Please start again from " + s.baseURL + " (the address matters: a sign-in started at another address cannot finish here).",
 			Retry:   "/login"})
 		return
 	}
