@@ -79,6 +79,7 @@ func New(s Settings) *Client {
 	if s.Transport == nil {
 		s.Transport = http.DefaultTransport
 	}
+	s.Transport = limitTransport{base: s.Transport}
 	if s.Now == nil {
 		s.Now = time.Now
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 
@@ -99,17 +100,23 @@ func (c *Client) checkDiscovery(doc Discovery) error {
 	if doc.Issuer != c.s.Issuer {
 		return fmt.Errorf("oidc: discovery at %s names issuer %q, but RP_ISSUER is %q: they must be equal, character for character", c.s.DiscoveryURL, doc.Issuer, c.s.Issuer)
 	}
-	var missing []error
+	var bad []error
 	for name, v := range map[string]string{
 		"authorization_endpoint": doc.AuthorizationEndpoint,
 		"token_endpoint":         doc.TokenEndpoint,
 		"jwks_uri":               doc.JWKSURI,
+		"userinfo_endpoint":      doc.UserInfoEndpoint,
+		"end_session_endpoint":   doc.EndSessionEndpoint,
 	} {
-		if v == "" {
-			missing = append(missing, fmt.Errorf("oidc: discovery has no %s", name))
+		optional := name == "userinfo_endpoint" || name == "end_session_endpoint"
+		if v == "" && optional {
+			continue
+		}
+		if err := checkEndpoint(v); err != nil {
+			bad = append(bad, fmt.Errorf("oidc: discovery %s: %w", name, err))
 		}
 	}
-	if err := errors.Join(missing...); err != nil {
+	if err := errors.Join(bad...); err != nil {
 		return err
 	}
 	if len(doc.CodeChallengeMethods) > 0 && !slices.Contains(doc.CodeChallengeMethods, "S256") {
@@ -132,4 +139,20 @@ func (c *Client) Metadata() (Discovery, error) {
 		return Discovery{}, err
 	}
 	return m.doc, nil
+}
+
+// checkEndpoint accepts absolute http(s) URLs without credentials or
+// fragment: browsers are sent to some of them.
+func checkEndpoint(raw string) error {
+	if raw == "" {
+		return errors.New("missing")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("not a URL: %w", err)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Fragment != "" {
+		return fmt.Errorf("%q is not an absolute http(s) URL", raw)
+	}
+	return nil
 }

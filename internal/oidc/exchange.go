@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
@@ -41,6 +42,9 @@ func (c *Client) Exchange(ctx context.Context, code string, a AuthRequest) (*Ide
 	tok, err := m.oauth2.Exchange(ctx, code, oauth2.VerifierOption(a.Verifier))
 	if err != nil {
 		return nil, classifyTokenError(err)
+	}
+	if !strings.EqualFold(tok.TokenType, "Bearer") {
+		return nil, rejected("token_type %q is not Bearer", tok.TokenType)
 	}
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {
@@ -104,6 +108,13 @@ func (c *Client) checkIDToken(idt *gooidc.IDToken, claims map[string]any, nonce 
 	}
 	if idt.IssuedAt.After(c.s.Now().Add(c.s.ClockSkew)) {
 		return rejected("ID token iat %s is in the future", idt.IssuedAt.UTC().Format(time.RFC3339))
+	}
+	for _, aud := range idt.Audience {
+		// Core 3.1.3.7: additional audiences not trusted by the client
+		// make the token invalid; rp trusts none but itself.
+		if aud != c.s.ClientID {
+			return rejected("ID token has an additional audience %q", aud)
+		}
 	}
 	azp, hasAZP := claims["azp"]
 	if len(idt.Audience) > 1 && !hasAZP {

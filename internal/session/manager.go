@@ -233,6 +233,12 @@ func (m *Manager) AddPending(ctx context.Context, p PendingAuth) error {
 	if len(list) > maxPending {
 		list = list[len(list)-maxPending:]
 	}
+	if _, signedIn := m.Login(ctx); !signedIn {
+		// A session that only waits for a sign-in needs to live no longer
+		// than the sign-in may take: anonymous visitors cannot fill the
+		// store for RP_SESSION_LIFETIME. SignIn sets the full lifetime.
+		m.scs.SetDeadline(ctx, m.now().Add(PendingLifetime))
+	}
 	return putJSON(m, ctx, keyPending, list)
 }
 
@@ -282,8 +288,10 @@ func (m *Manager) CheckCSRF(ctx context.Context, token string) bool {
 	return want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(token)) == 1
 }
 
-// PutLogoutNotice leaves a note for /logged-out.
+// PutLogoutNotice leaves a note for /logged-out, in a session that lives
+// only as long as a provider's logout may take.
 func (m *Manager) PutLogoutNotice(ctx context.Context, n LogoutNotice) error {
+	m.scs.SetDeadline(ctx, m.now().Add(PendingLifetime))
 	return putJSON(m, ctx, keyLogout, n)
 }
 

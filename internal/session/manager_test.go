@@ -83,7 +83,7 @@ func TestEndSessionsByIndex(t *testing.T) {
 
 func TestPendingIsSingleUseAndExpires(t *testing.T) {
 	now := time.Now()
-	m, err := Open(context.Background(), Options{Store: "memory", Lifetime: time.Hour, Now: func() time.Time { return now }})
+	m, err := Open(context.Background(), Options{Store: "memory", Lifetime: 12 * time.Hour, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +94,9 @@ func TestPendingIsSingleUseAndExpires(t *testing.T) {
 		if err := m.AddPending(ctx, PendingAuth{State: s, Created: now}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if d := m.Deadline(ctx); d.After(now.Add(PendingLifetime)) {
+		t.Errorf("an anonymous session waiting for sign-in lives until %v", d)
 	}
 	if _, ok := m.TakePending(ctx, "a"); ok {
 		t.Error("more than maxPending sign-ins kept")

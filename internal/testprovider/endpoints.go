@@ -1,6 +1,7 @@
 package testprovider
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -73,6 +75,9 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic"},
 		"backchannel_logout_supported":          true,
 		"backchannel_logout_session_supported":  true,
+	}
+	if k.PadDiscovery > 0 {
+		doc["padding"] = strings.Repeat("x", k.PadDiscovery)
 	}
 	if !k.NoIssParam {
 		doc["authorization_response_iss_parameter_supported"] = true
@@ -188,7 +193,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		k.IDTokenClaims(claims)
 	}
 	resp := map[string]any{
-		"access_token": "at-" + rand.Text(), "token_type": "Bearer", "expires_in": 300,
+		"access_token": "at-" + rand.Text(), "token_type": cmp.Or(k.TokenType, "Bearer"), "expires_in": 300,
 		"refresh_token": "rt-" + rand.Text(),
 	}
 	if !k.OmitIDToken {

@@ -62,6 +62,8 @@ type Knobs struct {
 	SignKID       string
 	SignAlg       string              // default RS256
 	OmitIDToken   bool                // token response without id_token
+	TokenType     string              // token_type instead of Bearer
+	PadDiscovery  int                 // bytes of padding added to discovery
 	UserInfo      map[string]any      // extra UserInfo claims
 	UserInfoSub   string              // UserInfo sub instead of the user's
 	TokenError    string              // token endpoint answers this OAuth error

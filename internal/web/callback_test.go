@@ -38,7 +38,12 @@ func TestCallbackRefusesBadIDTokens(t *testing.T) {
 		{"no sub", claims(func(c map[string]any) { delete(c, "sub") })},
 		{"empty sub", claims(func(c map[string]any) { c["sub"] = "" })},
 		{"azp of another client", claims(func(c map[string]any) { c["azp"] = "another-client" })},
-		{"several audiences without azp", claims(func(c map[string]any) { c["aud"] = []string{"rp-test", "another-client"} })},
+		{"several audiences without azp", claims(func(c map[string]any) { c["aud"] = []string{"rp-test", "rp-test"} })},
+		{"an untrusted additional audience", claims(func(c map[string]any) {
+			c["aud"] = []string{"rp-test", "another-client"}
+			c["azp"] = "rp-test"
+		})},
+		{"token_type other than Bearer", func(k *testprovider.Knobs) { k.TokenType = "mac" }},
 		{"wrong at_hash", claims(func(c map[string]any) { c["at_hash"] = "AAAAAAAAAAAAAAAAAAAAAA" })},
 		{"forged signature with the published kid", func(k *testprovider.Knobs) { k.SignWith = otherKey }},
 		{"unknown kid", func(k *testprovider.Knobs) { k.SignWith = otherKey; k.SignKID = "made-up" }},
@@ -157,5 +162,16 @@ func TestRefusesIssuerMismatchInDiscovery(t *testing.T) {
 	}
 	if r := h.get("/readyz"); r.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz: %d", r.StatusCode)
+	}
+}
+
+// TestRefusesOversizedProviderResponses: a provider cannot make rp read
+// without bound.
+func TestRefusesOversizedProviderResponses(t *testing.T) {
+	op := testprovider.New(t)
+	op.Set(func(k *testprovider.Knobs) { k.PadDiscovery = 2 << 20 })
+	h := newHarnessFor(t, op, withoutDiscovery())
+	if err := h.app.OIDC.Discover(t.Context()); err == nil || !strings.Contains(err.Error(), "larger than 1 MiB") {
+		t.Fatalf("discovery error = %v", err)
 	}
 }
