@@ -51,6 +51,7 @@ type stack struct {
 	rpLog       *lockedBuffer // rp's log
 	provider    *url.URL
 	rp          *url.URL
+	cfg         config.Config // rp's settings
 }
 
 type providerMetadata struct {
@@ -494,6 +495,7 @@ func startRP(t *testing.T, ln net.Listener, s *stack) {
 		ln.Close()
 		t.Fatalf("config: %v", err)
 	}
+	s.cfg = cfg
 	logger := slog.New(slog.NewTextHandler(s.rpLog, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	ctx, cancel := context.WithCancel(context.Background())
