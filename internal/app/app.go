@@ -31,6 +31,9 @@ type App struct {
 	OIDC     *oidc.Client
 	Sessions *session.Manager
 	cancel   context.CancelFunc
+	// writeTimeout outlasts the longest sign-in: the code exchange may
+	// take three provider calls, and its error page must still be sent.
+	writeTimeout time.Duration
 }
 
 // New builds rp from cfg and starts provider discovery in the background:
@@ -82,7 +85,8 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	go client.Run(bg)
-	return &App{Handler: srv.Handler(), OIDC: client, Sessions: sessions, cancel: cancel}, nil
+	return &App{Handler: srv.Handler(), OIDC: client, Sessions: sessions, cancel: cancel,
+		writeTimeout: 3*cfg.ProviderTimeout + 30*time.Second}, nil
 }
 
 // Close stops discovery and closes the session store.
@@ -97,7 +101,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, logger *slog.Logger) e
 		Handler:           a.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
+		WriteTimeout:      a.writeTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),

@@ -45,6 +45,11 @@ func (c Config) PostLogoutRedirectURL() string { return c.BaseURL + "/logged-out
 // SecureCookies reports whether cookies must carry the Secure attribute.
 func (c Config) SecureCookies() bool { return strings.HasPrefix(c.BaseURL, "https://") }
 
+// MaxProviderTimeout bounds RP_PROVIDER_TIMEOUT: a sign-in makes up to
+// three provider calls in one browser request, which must still end with a
+// page rather than a cut connection.
+const MaxProviderTimeout = 30 * time.Second
+
 // Supported values of the enumerated settings.
 var (
 	signingAlgs      = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -97,8 +102,8 @@ func (c Config) Validate() error {
 	if !slices.Contains(tokenAuthMethods, c.TokenAuthMethod) {
 		bad("RP_TOKEN_AUTH_METHOD", "%q is not one of %s", c.TokenAuthMethod, strings.Join(tokenAuthMethods, ", "))
 	}
-	if c.ProviderTimeout <= 0 || c.ProviderTimeout > 5*time.Minute {
-		bad("RP_PROVIDER_TIMEOUT", "must be between 1ms and 5m, got %s", c.ProviderTimeout)
+	if c.ProviderTimeout <= 0 || c.ProviderTimeout > MaxProviderTimeout {
+		bad("RP_PROVIDER_TIMEOUT", "must be between 1ms and %s, got %s", MaxProviderTimeout, c.ProviderTimeout)
 	}
 	if c.ClockSkew < 0 || c.ClockSkew > 10*time.Minute {
 		bad("RP_CLOCK_SKEW", "must be between 0 and 10m, got %s", c.ClockSkew)
@@ -123,27 +128,28 @@ func (c Config) Validate() error {
 func checkHTTPURL(raw string, allowPath bool) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("not a URL: %q", raw)
+		return errors.New("not a URL")
 	}
+	shown := u.Redacted()
 	if u.Scheme != "https" && u.Scheme != "http" {
-		return fmt.Errorf("must be an http or https URL, got %q", raw)
+		return fmt.Errorf("must be an http or https URL, got %q", shown)
 	}
 	if u.Host == "" {
-		return fmt.Errorf("has no host: %q", raw)
+		return fmt.Errorf("has no host: %q", shown)
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("must not carry credentials, a query or a fragment: %q", raw)
+		return fmt.Errorf("must not carry credentials, a query or a fragment: %q", shown)
 	}
 	if !allowPath && u.Path != "" {
-		return fmt.Errorf("must not have a path: %q", raw)
+		return fmt.Errorf("must not have a path: %q", shown)
 	}
 	return nil
 }
 
 func checkBaseURL(raw string) error {
 	if err := checkHTTPURL(raw, false); err != nil {
-		if u, perr := url.Parse(raw); perr == nil && u.Path != "" {
-			return fmt.Errorf("must be an origin without a path or trailing slash (serving under a path prefix is not supported), got %q", raw)
+		if u, perr := url.Parse(raw); perr == nil && u.Path != "" && u.User == nil {
+			return fmt.Errorf("must be an origin without a path (serving under a path prefix is not supported), got %q", raw)
 		}
 		return err
 	}
@@ -155,8 +161,12 @@ func checkSessionStore(s string) error {
 	case s == "memory":
 		return nil
 	case strings.HasPrefix(s, "sqlite:"):
-		if strings.TrimPrefix(s, "sqlite:") == "" {
+		path := strings.TrimPrefix(s, "sqlite:")
+		if path == "" {
 			return errors.New(`"sqlite:" needs a file path, e.g. sqlite:/var/lib/rp/sessions.db`)
+		}
+		if strings.ContainsAny(path, "?#") {
+			return fmt.Errorf("the file path %q must not contain ? or #", path)
 		}
 		return nil
 	case strings.HasPrefix(s, "redis://"), strings.HasPrefix(s, "rediss://"),

@@ -127,3 +127,48 @@ func TestBadURLs(t *testing.T) {
 		})
 	}
 }
+
+func TestUsageNeverPrintsSecrets(t *testing.T) {
+	e := valid()
+	e["RP_CLIENT_SECRET"] = "hunter2-secret"
+	var out strings.Builder
+	if _, err := Load([]string{"-h"}, env(e), &out); err == nil {
+		t.Fatal("-h gave no ErrHelp")
+	}
+	if _, err := Load([]string{"-no-such-flag"}, env(e), &out); err == nil {
+		t.Fatal("an unknown flag was accepted")
+	}
+	if strings.Contains(out.String(), "hunter2") {
+		t.Fatalf("usage prints the secret:\n%s", out.String())
+	}
+}
+
+func TestBaseURLIsNormalised(t *testing.T) {
+	for in, want := range map[string]string{
+		"HTTPS://App.Example.COM:443/": "https://app.example.com",
+		"http://localhost:80":          "http://localhost",
+		"http://localhost:8080":        "http://localhost:8080",
+	} {
+		e := valid()
+		e["RP_BASE_URL"] = in
+		c, err := Load(nil, env(e), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.BaseURL != want {
+			t.Errorf("%s: BaseURL %q, want %q", in, c.BaseURL, want)
+		}
+		if strings.HasPrefix(want, "https") != c.SecureCookies() {
+			t.Errorf("%s: SecureCookies %v", in, c.SecureCookies())
+		}
+	}
+}
+
+func TestURLCredentialsStayOutOfErrors(t *testing.T) {
+	e := valid()
+	e["RP_DISCOVERY_URL"] = "https://user:hunter2@sso.example.com/realms/x"
+	_, err := Load(nil, env(e), io.Discard)
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error = %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -18,9 +19,7 @@ type setting struct {
 	set   func(c *Config, v string) error
 }
 
-func (s setting) flagName() string {
-	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(s.env, "RP_")), "_", "-")
-}
+func (s setting) flagName() string { return flagName(s.env) }
 
 func str(dst func(*Config) *string) func(*Config, string) error {
 	return func(c *Config, v string) error { *dst(c) = v; return nil }
@@ -73,17 +72,14 @@ var ErrHelp = flag.ErrHelp
 func Load(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("rp", flag.ContinueOnError)
 	fs.SetOutput(usage)
-	values := make(map[string]*string, len(settings)+len(secretFiles))
+	// Flags start from the built-in defaults, never from the environment:
+	// usage text would otherwise print secrets.
+	flags := make(map[string]*string, len(settings)+len(secretFiles))
 	for _, s := range settings {
-		v := getenv(s.env)
-		if v == "" {
-			v = s.def
-		}
-		values[s.env] = fs.String(s.flagName(), v, fmt.Sprintf("%s (env %s)", s.usage, s.env))
+		flags[s.env] = fs.String(s.flagName(), s.def, fmt.Sprintf("%s (env %s)", s.usage, s.env))
 	}
 	for secret, fileEnv := range secretFiles {
-		name := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(fileEnv, "RP_")), "_", "-")
-		values[fileEnv] = fs.String(name, getenv(fileEnv), fmt.Sprintf("file holding %s (env %s)", secret, fileEnv))
+		flags[fileEnv] = fs.String(flagName(fileEnv), "", fmt.Sprintf("file holding %s (env %s)", secret, fileEnv))
 	}
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
@@ -91,15 +87,32 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	// A flag given on the command line wins; then the environment; then
+	// the default.
+	given := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	value := func(env string) string {
+		if given[flagName(env)] {
+			return *flags[env]
+		}
+		if v := getenv(env); v != "" {
+			return v
+		}
+		return *flags[env]
+	}
+	values := make(map[string]string, len(flags))
+	for env := range flags {
+		values[env] = value(env)
+	}
 
 	var c Config
 	var errs []error
 	for secret, fileEnv := range secretFiles {
-		path := *values[fileEnv]
+		path := values[fileEnv]
 		if path == "" {
 			continue
 		}
-		if *values[secret] != "" {
+		if values[secret] != "" {
 			errs = append(errs, fmt.Errorf("%s: set either %s or %s, not both", fileEnv, secret, fileEnv))
 			continue
 		}
@@ -108,14 +121,14 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 			errs = append(errs, fmt.Errorf("%s: cannot read the secret file: %w", fileEnv, err))
 			continue
 		}
-		*values[secret] = strings.TrimRight(string(b), "\r\n")
+		values[secret] = strings.TrimRight(string(b), "\r\n")
 	}
 	for _, s := range settings {
-		if err := s.set(&c, *values[s.env]); err != nil {
+		if err := s.set(&c, values[s.env]); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", s.env, err))
 		}
 	}
-	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	c.BaseURL = normalizeOrigin(c.BaseURL)
 	if c.DiscoveryURL == "" {
 		c.DiscoveryURL = c.Issuer
 	}
@@ -123,4 +136,24 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 		errs = append(errs, err)
 	}
 	return c, errors.Join(errs...)
+}
+
+func flagName(env string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(env, "RP_")), "_", "-")
+}
+
+// normalizeOrigin writes an origin the way browsers send it in Origin
+// headers: lower-case scheme and host, no default port, no trailing slash.
+// Anything unparsable is left for Validate to report.
+func normalizeOrigin(raw string) string {
+	u, err := url.Parse(strings.TrimRight(raw, "/"))
+	if err != nil || u.Host == "" {
+		return strings.TrimRight(raw, "/")
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	u.Host = strings.ToLower(u.Host)
+	if (u.Scheme == "https" && u.Port() == "443") || (u.Scheme == "http" && u.Port() == "80") {
+		u.Host = u.Hostname()
+	}
+	return u.String()
 }

@@ -49,7 +49,7 @@ func (c *Client) discover(ctx context.Context) (*metadata, error) {
 		if ctx.Err() != nil {
 			return nil, unavailable("discovery", ctx.Err())
 		}
-		return nil, fmt.Errorf("oidc: discovery at %s: %w", c.s.DiscoveryURL, err)
+		return nil, fmt.Errorf("oidc: discovery at %s: %s", c.s.DiscoveryURL, brief(err))
 	}
 	var doc Discovery
 	if err := p.Claims(&doc); err != nil {

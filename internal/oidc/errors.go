@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 )
 
 // Errors callers branch on with errors.Is. Every error this package returns
@@ -34,4 +35,15 @@ func unavailable(what string, err error) error {
 		return fmt.Errorf("%w: %w: %s: %w", ErrUnavailable, ErrTimeout, what, err)
 	}
 	return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
+}
+
+// brief is err's text cut to a length fit for a log line: go-oidc puts
+// whole provider response bodies into its errors.
+func brief(err error) string {
+	const max = 200
+	s := strings.Join(strings.Fields(err.Error()), " ")
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return s
 }

@@ -55,9 +55,9 @@ func (c *Client) Exchange(ctx context.Context, code string, a AuthRequest) (*Ide
 	idt, err := m.verifier.Verify(ctx, rawID)
 	if err != nil {
 		if c.jwks.failedSince(start) {
-			return nil, unavailable("fetching the provider's signing keys", err)
+			return nil, fmt.Errorf("%w: fetching the provider's signing keys: %s", ErrUnavailable, brief(err))
 		}
-		return nil, fmt.Errorf("%w: ID token: %w", ErrRejected, err)
+		return nil, fmt.Errorf("%w: ID token: %s", ErrRejected, brief(err))
 	}
 	var claims map[string]any
 	if err := idt.Claims(&claims); err != nil {
@@ -155,7 +155,7 @@ func (c *Client) addUserInfo(ctx context.Context, m *metadata, tok *oauth2.Token
 		if errors.As(err, &ue) {
 			return unavailable("userinfo", err)
 		}
-		return fmt.Errorf("%w: userinfo: %w", ErrUnavailable, err)
+		return fmt.Errorf("%w: userinfo: %s", ErrUnavailable, brief(err))
 	}
 	if ui.Subject != sub {
 		return rejected("UserInfo sub differs from the ID token's")
@@ -185,7 +185,7 @@ func classifyTokenError(err error) error {
 		if status >= 500 || (re.ErrorCode == "" && status != 400 && status != 401) {
 			return fmt.Errorf("%w: token endpoint answered HTTP %d", ErrUnavailable, status)
 		}
-		return fmt.Errorf("%w: token endpoint refused the code: %s (HTTP %d) %s", ErrRejected, re.ErrorCode, status, re.ErrorDescription)
+		return fmt.Errorf("%w: token endpoint refused the code: %s (HTTP %d) %s", ErrRejected, re.ErrorCode, status, brief(errors.New(re.ErrorDescription)))
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) || errors.Is(err, context.DeadlineExceeded) {

@@ -25,6 +25,12 @@ type Index interface {
 	// or with the given sub when sid is empty; with both, sessions matching
 	// both.
 	Find(ctx context.Context, iss, sub, sid string) ([]string, error)
+	// Claim records key as used until expiry and reports whether this was
+	// its first use, atomically across every instance sharing the store:
+	// single-use values (a sign-in's state, later a logout token's jti)
+	// cannot be used twice even by concurrent requests.
+	Claim(ctx context.Context, key string, expiry time.Time) (first bool, err error)
+	// DeleteExpired forgets index entries and claims past their expiry.
 	DeleteExpired(ctx context.Context, now time.Time) error
 }
 

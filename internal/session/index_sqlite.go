@@ -26,6 +26,10 @@ CREATE TABLE IF NOT EXISTS rp_session_index (
 );
 CREATE INDEX IF NOT EXISTS rp_session_index_sid ON rp_session_index(iss, sid);
 CREATE INDEX IF NOT EXISTS rp_session_index_sub ON rp_session_index(iss, sub);
+CREATE TABLE IF NOT EXISTS rp_once (
+	key TEXT PRIMARY KEY,
+	expiry INTEGER NOT NULL
+);
 `
 
 func (x sqliteIndex) Add(ctx context.Context, key string, e IndexEntry) error {
@@ -67,9 +71,24 @@ func (x sqliteIndex) Find(ctx context.Context, iss, sub, sid string) ([]string, 
 	return keys, rows.Err()
 }
 
+func (x sqliteIndex) Claim(ctx context.Context, key string, expiry time.Time) (bool, error) {
+	res, err := x.db.ExecContext(ctx,
+		`INSERT INTO rp_once (key, expiry) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, expiry.Unix())
+	if err != nil {
+		return false, fmt.Errorf("%w: claiming a single-use value: %w", ErrStore, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("%w: claiming a single-use value: %w", ErrStore, err)
+	}
+	return n == 1, nil
+}
+
 func (x sqliteIndex) DeleteExpired(ctx context.Context, now time.Time) error {
-	if _, err := x.db.ExecContext(ctx, `DELETE FROM rp_session_index WHERE expiry <= ?`, now.Unix()); err != nil {
-		return fmt.Errorf("%w: pruning the index: %w", ErrStore, err)
+	for _, table := range []string{"rp_session_index", "rp_once"} {
+		if _, err := x.db.ExecContext(ctx, `DELETE FROM `+table+` WHERE expiry <= ?`, now.Unix()); err != nil {
+			return fmt.Errorf("%w: pruning %s: %w", ErrStore, table, err)
+		}
 	}
 	return nil
 }

@@ -144,8 +144,12 @@ func (m *Manager) Load(r *http.Request) (*http.Request, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: loading: %w", ErrStore, err)
 	}
+	// scs gives a found session its token and a new one none.
+	ctx = context.WithValue(ctx, loadedKey{}, m.scs.Token(ctx))
 	return r.WithContext(ctx), nil
 }
+
+type loadedKey struct{}
 
 // Save writes a changed session to the store and sets (or clears) the
 // cookie on w. Call it before the response's header is written: scs cannot
@@ -153,7 +157,17 @@ func (m *Manager) Load(r *http.Request) (*http.Request, error) {
 func (m *Manager) Save(ctx context.Context, w http.ResponseWriter) error {
 	switch m.scs.Status(ctx) {
 	case scs.Modified:
-		token, expiry, err := m.scs.Commit(ctx)
+		cctx := ctx
+		if loaded, _ := ctx.Value(loadedKey{}).(string); loaded != "" && loaded == m.scs.Token(ctx) {
+			cctx = withUpdateOnly(ctx)
+		}
+		token, expiry, err := m.scs.Commit(cctx)
+		if errors.Is(err, errSessionGone) {
+			// Ended by a concurrent logout or sign-in: it stays ended, and
+			// the cookie is left alone (the other response sets it).
+			m.log.Debug("a session ended while a request ran; not saved")
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("%w: saving: %w", ErrStore, err)
 		}
@@ -184,6 +198,7 @@ func (m *Manager) SignIn(ctx context.Context, l Login) error {
 		return fmt.Errorf("%w: renewing the token: %w", ErrStore, err)
 	}
 	m.scs.Remove(ctx, keyCSRF)
+	m.scs.Remove(ctx, keyLogout)
 	if err := putJSON(m, ctx, keyLogin, l); err != nil {
 		return err
 	}
@@ -195,13 +210,16 @@ func (m *Manager) SignIn(ctx context.Context, l Login) error {
 // returning what it held. The browser gets a fresh, empty session after.
 func (m *Manager) SignOut(ctx context.Context) (Login, error) {
 	l, _ := m.Login(ctx)
-	if token := m.scs.Token(ctx); token != "" {
-		if err := m.backend.index.Remove(ctx, storeKey(token)); err != nil {
-			return l, err
-		}
-	}
+	token := m.scs.Token(ctx)
+	// The session first: if that fails it stays indexed, so a logout from
+	// the provider can still find it.
 	if err := m.scs.Destroy(ctx); err != nil {
 		return l, fmt.Errorf("%w: destroying: %w", ErrStore, err)
+	}
+	if token != "" {
+		if err := m.backend.index.Remove(ctx, storeKey(token)); err != nil {
+			m.log.Warn("a destroyed session stays in the index until it expires", "err", err)
+		}
 	}
 	return l, nil
 }
@@ -243,8 +261,9 @@ func (m *Manager) AddPending(ctx context.Context, p PendingAuth) error {
 }
 
 // TakePending removes and returns the authorization request with the given
-// state, comparing in constant time. Each request can be taken once.
-func (m *Manager) TakePending(ctx context.Context, state string) (PendingAuth, bool) {
+// state, comparing in constant time. Each request can be taken once, even
+// by concurrent requests: the state is claimed in the store.
+func (m *Manager) TakePending(ctx context.Context, state string) (PendingAuth, bool, error) {
 	list := m.livePending(ctx)
 	found := -1
 	for i, p := range list {
@@ -253,16 +272,20 @@ func (m *Manager) TakePending(ctx context.Context, state string) (PendingAuth, b
 		}
 	}
 	if found < 0 || state == "" {
-		return PendingAuth{}, false
+		return PendingAuth{}, false, nil
 	}
 	p := list[found]
 	list = slices.Delete(list, found, found+1)
 	if len(list) == 0 {
 		m.scs.Remove(ctx, keyPending)
 	} else if err := putJSON(m, ctx, keyPending, list); err != nil {
-		m.log.Error("keeping pending sign-ins failed", "err", err)
+		return PendingAuth{}, false, err
 	}
-	return p, true
+	first, err := m.backend.index.Claim(ctx, "state:"+storeKey(state), p.Created.Add(PendingLifetime))
+	if err != nil || !first {
+		return PendingAuth{}, false, err
+	}
+	return p, true, nil
 }
 
 func (m *Manager) livePending(ctx context.Context) []PendingAuth {

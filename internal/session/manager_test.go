@@ -98,20 +98,94 @@ func TestPendingIsSingleUseAndExpires(t *testing.T) {
 	if d := m.Deadline(ctx); d.After(now.Add(PendingLifetime)) {
 		t.Errorf("an anonymous session waiting for sign-in lives until %v", d)
 	}
-	if _, ok := m.TakePending(ctx, "a"); ok {
+	if _, ok, _ := m.TakePending(ctx, "a"); ok {
 		t.Error("more than maxPending sign-ins kept")
 	}
-	if _, ok := m.TakePending(ctx, "f"); !ok {
+	if _, ok, _ := m.TakePending(ctx, "f"); !ok {
 		t.Error("newest sign-in lost")
 	}
-	if _, ok := m.TakePending(ctx, "f"); ok {
+	if _, ok, _ := m.TakePending(ctx, "f"); ok {
 		t.Error("state taken twice")
 	}
-	if _, ok := m.TakePending(ctx, ""); ok {
+	if _, ok, _ := m.TakePending(ctx, ""); ok {
 		t.Error("empty state matched")
 	}
 	now = now.Add(PendingLifetime + time.Second)
-	if _, ok := m.TakePending(ctx, "e"); ok {
+	if _, ok, _ := m.TakePending(ctx, "e"); ok {
 		t.Error("expired sign-in taken")
+	}
+}
+
+func load(t *testing.T, m *Manager, c *http.Cookie) context.Context {
+	t.Helper()
+	req := httptest.NewRequest("GET", "/", nil)
+	if c != nil {
+		req.AddCookie(c)
+	}
+	r, err := m.Load(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Context()
+}
+
+func save(t *testing.T, m *Manager, ctx context.Context) *httptest.ResponseRecorder {
+	t.Helper()
+	w := httptest.NewRecorder()
+	if err := m.Save(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// TestARequestInFlightCannotUndoALogout: with an idle timeout every request
+// saves its session; one that loaded it before a logout and saves after
+// must not bring it back.
+func TestARequestInFlightCannotUndoALogout(t *testing.T) {
+	m, err := Open(context.Background(), Options{Store: "memory", Lifetime: time.Hour, IdleTimeout: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c := signIn(t, m, Login{Issuer: "https://op", Subject: "alice", SID: "s1"})
+
+	slow := load(t, m, c) // a page request, still running
+	logout := load(t, m, c)
+	if _, err := m.SignOut(logout); err != nil {
+		t.Fatal(err)
+	}
+	save(t, m, logout)
+
+	m.CSRFToken(slow) // and it changes something
+	if w := save(t, m, slow); len(w.Result().Cookies()) != 0 {
+		t.Errorf("the ended session's response set a cookie: %v", w.Result().Cookies())
+	}
+	if loggedIn(t, m, c) {
+		t.Fatal("a request in flight brought an ended session back")
+	}
+	if n, _ := m.EndSessions(context.Background(), "https://op", "alice", ""); n != 0 {
+		t.Fatalf("the index still lists %d sessions", n)
+	}
+}
+
+// TestConcurrentCallbacksTakeAStateOnce: two requests that loaded the same
+// session cannot both take its pending sign-in.
+func TestConcurrentCallbacksTakeAStateOnce(t *testing.T) {
+	m, err := Open(context.Background(), Options{Store: "memory", Lifetime: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := load(t, m, nil)
+	if err := m.AddPending(ctx, PendingAuth{State: "st", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	c := save(t, m, ctx).Result().Cookies()[0]
+
+	a, b := load(t, m, c), load(t, m, c)
+	_, okA, errA := m.TakePending(a, "st")
+	_, okB, errB := m.TakePending(b, "st")
+	if errA != nil || errB != nil || okA == okB {
+		t.Fatalf("first: %v %v, second: %v %v; want exactly one", okA, errA, okB, errB)
 	}
 }

@@ -35,10 +35,8 @@ func openBackend(ctx context.Context, spec string, cleanup time.Duration) (*back
 		return openSQLite(ctx, "file::memory:", "", 1, cleanup)
 	case strings.HasPrefix(spec, "sqlite:"):
 		path := strings.TrimPrefix(spec, "sqlite:")
-		if dir := filepath.Dir(path); dir != "." {
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return nil, fmt.Errorf("%w: creating the directory of %s: %w", ErrStore, path, err)
-			}
+		if err := createPrivate(path); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrStore, err)
 		}
 		// WAL lets readers run beside the writer; busy_timeout makes a
 		// second writer wait instead of failing.
@@ -67,14 +65,18 @@ func openSQLite(ctx context.Context, dsn, path string, maxConns int, cleanup tim
 		return nil, fmt.Errorf("%w: preparing sqlite %s: %w", ErrStore, path, err)
 	}
 	if path != "" {
-		if err := os.Chmod(path, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
-			db.Close()
-			return nil, fmt.Errorf("%w: restricting %s to its owner: %w", ErrStore, path, err)
+		// SQLite gives -wal and -shm the main file's mode; an existing
+		// database from an older rp may have them wider.
+		for _, f := range []string{path, path + "-wal", path + "-shm"} {
+			if err := os.Chmod(f, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+				db.Close()
+				return nil, fmt.Errorf("%w: restricting %s to its owner: %w", ErrStore, f, err)
+			}
 		}
 	}
 	st := sqlite3store.NewWithCleanupInterval(db, cleanup)
 	return &backend{
-		store: st,
+		store: sqliteStore{SQLite3Store: st, db: db},
 		index: sqliteIndex{db: db},
 		ping: func(ctx context.Context) error {
 			var n int
@@ -82,4 +84,23 @@ func openSQLite(ctx context.Context, dsn, path string, maxConns int, cleanup tim
 		},
 		close: func() error { st.StopCleanup(); return db.Close() },
 	}, nil
+}
+
+// createPrivate makes sure the database file exists with mode 0600 before
+// SQLite opens it: sessions hold tokens, and SQLite creates its -wal and
+// -shm files with the main file's mode.
+func createPrivate(path string) error {
+	if strings.ContainsAny(path, "?#") {
+		return fmt.Errorf("session file path %q must not contain ? or #", path)
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("creating the directory of %s: %w", path, err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", path, err)
+	}
+	return f.Close()
 }

@@ -133,7 +133,7 @@ func TestProviderErrorIsShownEscaped(t *testing.T) {
 	h := newHarness(t)
 	callback := h.startLogin("")
 	u, _ := url.Parse(callback)
-	q := url.Values{"state": {u.Query().Get("state")}, "error": {"access_denied"},
+	q := url.Values{"state": {u.Query().Get("state")}, "iss": {h.op.Issuer}, "error": {"access_denied"},
 		"error_description": {`<script>alert("x")</script> The user said no`}}
 	r := h.get("/callback?" + q.Encode())
 	if r.StatusCode != http.StatusForbidden {
@@ -148,6 +148,27 @@ func TestProviderErrorIsShownEscaped(t *testing.T) {
 	// The pending sign-in was consumed: the code path cannot be resumed.
 	if r := h.get(callback); r.StatusCode != http.StatusBadRequest {
 		t.Fatalf("callback after an error: status %d", r.StatusCode)
+	}
+}
+
+// TestUnsolicitedProviderErrorIsNotShown: without a sign-in of this
+// browser behind it, an error response is just an expired sign-in, so
+// nobody can make rp's pages carry their text.
+func TestUnsolicitedProviderErrorIsNotShown(t *testing.T) {
+	h := newHarness(t)
+	q := url.Values{"state": {"made-up"}, "error": {"access_denied"},
+		"error_description": {"Call support at 555-0100 and give them your password"}}
+	r := h.get("/callback?" + q.Encode())
+	if r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "Sign-in expired") || strings.Contains(r.body, "555-0100") {
+		t.Fatalf("status %d: %.600s", r.StatusCode, r.body)
+	}
+	// An error with the right state but another issuer is refused too.
+	u, _ := url.Parse(h.startLogin(""))
+	q = url.Values{"state": {u.Query().Get("state")}, "iss": {"https://evil.example"}, "error": {"access_denied"},
+		"error_description": {"Call support at 555-0100"}}
+	r = h.get("/callback?" + q.Encode())
+	if r.StatusCode != http.StatusBadRequest || strings.Contains(r.body, "555-0100") {
+		t.Fatalf("foreign iss: status %d: %.600s", r.StatusCode, r.body)
 	}
 }
 

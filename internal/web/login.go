@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 
 	"github.com/rp-project/rp/internal/oidc"
 	"github.com/rp-project/rp/internal/session"
@@ -46,21 +47,27 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// The pending request is single-use: taken whatever happens next.
-	pending, ok := s.sessions.TakePending(ctx, q.Get("state"))
-
-	if e := q.Get("error"); e != "" {
-		s.providerError(w, r, e, q.Get("error_description"))
+	pending, ok, err := s.sessions.TakePending(ctx, q.Get("state"))
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	if !ok {
+		// Also for error responses: an unsolicited one is not shown, so
+		// rp's pages cannot carry text that nobody's sign-in produced.
 		s.log.Warn("callback with an unknown, expired or used state", "request_id", requestID(ctx))
 		s.renderError(w, r, http.StatusBadRequest, problem{Title: "Sign-in expired",
 			Message: "This sign-in answer does not belong to a sign-in started in this browser, or it expired or was already used. Please start again from " + s.baseURL + " (the address matters: a sign-in started at another address cannot finish here).",
 			Retry:   "/login"})
 		return
 	}
+	// RFC 9207 applies to error responses too.
 	if err := s.oidc.CheckIssuerParam(q); err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if e := q.Get("error"); e != "" {
+		s.providerError(w, r, e, q.Get("error_description"))
 		return
 	}
 	code := q.Get("code")
@@ -87,9 +94,16 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, pending.ReturnTo, http.StatusSeeOther)
 }
 
+// errorCode is the form of OAuth error codes (RFC 6749 allows a little
+// more; providers use this).
+var errorCode = regexp.MustCompile(`^[a-z_]{1,64}$`)
+
 // providerError shows an error the provider sent back, such as
 // access_denied, with its text escaped by the template.
 func (s *Server) providerError(w http.ResponseWriter, r *http.Request, code, description string) {
+	if !errorCode.MatchString(code) {
+		code = "invalid"
+	}
 	s.log.Warn("provider returned an error", "error", code, "request_id", requestID(r.Context()))
 	status := http.StatusBadRequest
 	p := problem{Title: "Sign-in did not complete", Retry: "/login",

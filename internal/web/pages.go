@@ -14,6 +14,11 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 
 type claimRow struct{ Name, Value string }
 
+// hiddenClaim reports protocol values that are not facts about the user.
+func hiddenClaim(name string) bool {
+	return name == "nonce" || name == "at_hash" || name == "c_hash"
+}
+
 type profileData struct {
 	SignedInAt  string
 	EndsBy      string
@@ -32,6 +37,9 @@ func (s *Server) handleProfile(w http.ResponseWriter, r *http.Request) {
 	_ = json.Unmarshal(l.Claims, &claims)
 	rows := make([]claimRow, 0, len(claims))
 	for k, v := range claims {
+		if hiddenClaim(k) {
+			continue
+		}
 		rows = append(rows, claimRow{Name: k, Value: string(v)})
 	}
 	slices.SortFunc(rows, func(a, b claimRow) int {

@@ -72,7 +72,7 @@ func TestSignInRoundTrip(t *testing.T) {
 	if p.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("/profile Cache-Control = %q", p.Header.Get("Cache-Control"))
 	}
-	for _, secret := range []string{"at-", "rt-", "eyJ"} {
+	for _, secret := range []string{"at-", "rt-", "eyJ", "<code>nonce</code>", "at_hash"} {
 		if strings.Contains(p.body, secret) {
 			t.Errorf("/profile shows a token (%q)", secret)
 		}
