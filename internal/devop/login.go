@@ -9,6 +9,8 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/rp-project/rp/internal/origin"
 )
 
 const (
@@ -96,7 +98,7 @@ func (u *ui) loginForm(w http.ResponseWriter, r *http.Request) {
 
 // login serves POST /login, the form's submission.
 func (u *ui) login(w http.ResponseWriter, r *http.Request) {
-	if o := r.Header.Get("Origin"); o != "" && o != u.origin {
+	if !origin.Same(r, u.origin) {
 		u.render(w, http.StatusForbidden, "error", pageData{Message: "This sign-in came from another site and was refused."})
 		return
 	}

@@ -178,8 +178,12 @@ func (m *Manager) Save(ctx context.Context, w http.ResponseWriter) error {
 	return nil
 }
 
-// Login returns the signed-in identity, if any.
+// Login returns the signed-in identity, if any. It is safe to call with a
+// context that did not go through Load (there is no one signed in then).
 func (m *Manager) Login(ctx context.Context) (Login, bool) {
+	if _, loaded := ctx.Value(loadedKey{}).(string); !loaded {
+		return Login{}, false
+	}
 	var l Login
 	if !getJSON(m, ctx, keyLogin, &l) || l.Subject == "" {
 		return Login{}, false

@@ -42,3 +42,10 @@ func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	http.FileServerFS(templates.FS).ServeHTTP(w, r)
 }
+
+// handleFavicon answers browsers' favicon request with no content, so it
+// does not fill logs with 404s.
+func (s *Server) handleFavicon(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"net/http"
 
+	"github.com/rp-project/rp/internal/origin"
 	"github.com/rp-project/rp/internal/session"
 )
 
@@ -26,7 +27,7 @@ func (s *Server) handleLogoutConfirm(w http.ResponseWriter, r *http.Request) {
 // sends the browser to the provider's end_session_endpoint.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if !s.sameOrigin(r) {
+	if !origin.Same(r, s.origin) {
 		s.log.Warn("logout from another origin refused", "origin", r.Header.Get("Origin"), "request_id", requestID(ctx))
 		s.renderError(w, r, http.StatusForbidden, problem{Title: "Logout refused",
 			Message: "This logout request came from another site and was refused. Use the Log out button on this site.", Retry: "/logout"})
@@ -64,19 +65,6 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		endURL = "/logged-out"
 	}
 	http.Redirect(w, r, endURL, http.StatusSeeOther)
-}
-
-// sameOrigin reports whether a state-changing request comes from rp's own
-// pages, by Origin, or by Sec-Fetch-Site when a browser sent no Origin.
-func (s *Server) sameOrigin(r *http.Request) bool {
-	if o := r.Header.Get("Origin"); o != "" {
-		return o == s.origin
-	}
-	switch r.Header.Get("Sec-Fetch-Site") {
-	case "", "same-origin":
-		return true
-	}
-	return false
 }
 
 // handleLoggedOut serves GET /logged-out, the post_logout_redirect_uri. It

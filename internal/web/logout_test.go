@@ -153,3 +153,16 @@ func TestLogoutLeavesOtherSessionsAlone(t *testing.T) {
 		t.Fatal("another browser's session ended")
 	}
 }
+
+// TestLogoutFromOwnPageUnderNoReferrer: pages sent with
+// Referrer-Policy: no-referrer make browsers post "Origin: null" even to
+// their own origin; Sec-Fetch-Site then tells.
+func TestLogoutFromOwnPageUnderNoReferrer(t *testing.T) {
+	h := newHarness(t)
+	h.login()
+	r := h.post("/logout", url.Values{"csrf_token": {h.csrf()}}, map[string]string{"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+	h.expectRedirect(r, http.StatusSeeOther)
+	if h.signedIn(h.client) {
+		t.Fatal("still signed in")
+	}
+}

@@ -110,6 +110,9 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int,
 		p.Title = http.StatusText(status)
 	}
 	d := pageData{RequestID: requestID(r.Context()), Data: p}
+	if l, ok := s.sessions.Login(r.Context()); ok {
+		d.User = newUserView(l) // the header shows who is still signed in
+	}
 	s.render(w, r, status, "error", d)
 }
 

@@ -19,6 +19,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.HandleFunc("GET /static/style.css", s.handleStatic)
+	mux.HandleFunc("GET /favicon.ico", s.handleFavicon)
 	mux.HandleFunc("/", s.handleNotFound)
 
 	return s.withRequestID(s.withRequestLog(s.withRecover(s.withSecurityHeaders(mux))))
