@@ -8,7 +8,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"html"
@@ -27,7 +26,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rp-project/rp/internal/app"
+	"github.com/rp-project/rp/internal/app/apptest"
 	"github.com/rp-project/rp/internal/config"
 )
 
@@ -490,37 +489,9 @@ func startRP(t *testing.T, ln net.Listener, s *stack) {
 		"RP_PROVIDER_TIMEOUT": "5s",
 		"RP_LOG_LEVEL":        "debug",
 	}
-	cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
-	if err != nil {
-		ln.Close()
-		t.Fatalf("config: %v", err)
-	}
-	s.cfg = cfg
 	logger := slog.New(slog.NewTextHandler(s.rpLog, &slog.HandlerOptions{Level: slog.LevelDebug}))
-
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, app.Options{Logger: logger})
-	if err != nil {
-		cancel()
-		ln.Close()
-		t.Fatalf("app.New: %v", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx, ln, logger) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-served:
-			if err != nil {
-				t.Errorf("rp Serve: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("rp did not stop within 20s")
-		}
-		if err := a.Close(); err != nil {
-			t.Errorf("rp Close: %v", err)
-		}
-	})
+	a := apptest.Serve(t, ln, env, logger)
+	s.cfg = a.Config
 
 	deadline := time.Now().Add(readyTimeout)
 	for {

@@ -12,12 +12,9 @@ package browser
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,8 +27,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/rp-project/rp/internal/app"
-	"github.com/rp-project/rp/internal/config"
+	"github.com/rp-project/rp/internal/app/apptest"
 	"github.com/rp-project/rp/internal/devop"
 )
 
@@ -108,11 +104,7 @@ func TestSignInAndLogoutInChromium(t *testing.T) {
 // jar per host, and returns rp's base URL and the issuer.
 func startRPAndProvider(t *testing.T, ctx context.Context) (rpBase, issuer string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rpBase = "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln, rpBase := apptest.Listen(t, "localhost")
 	op, err := devop.Start(ctx, devop.Options{
 		Addr:                   "127.0.0.1:0",
 		Issuer:                 "http://localhost:0",
@@ -130,44 +122,14 @@ func startRPAndProvider(t *testing.T, ctx context.Context) (rpBase, issuer strin
 			t.Errorf("closing the provider: %v", err)
 		}
 	})
-
-	env := map[string]string{
+	apptest.Serve(t, ln, map[string]string{
 		"RP_ISSUER":        op.Issuer,
 		"RP_CLIENT_ID":     "rp-dev",
 		"RP_CLIENT_SECRET": "rp-dev-secret",
 		"RP_BASE_URL":      rpBase,
-		"RP_ADDR":          ln.Addr().String(),
 		"RP_SESSION_STORE": "memory",
 		"RP_LOG_LEVEL":     "warn",
-	}
-	cfg, err := config.Load(nil, func(k string) string { return env[k] }, t.Output())
-	if err != nil {
-		ln.Close()
-		t.Fatalf("config: %v", err)
-	}
-	a, err := app.New(ctx, cfg, app.Options{})
-	if err != nil {
-		ln.Close()
-		t.Fatalf("app.New: %v", err)
-	}
-	serveCtx, stop := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(serveCtx, ln, app.NewLogger(cfg, t.Output())) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-served; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("Serve: %v", err)
-		}
-		if err := a.Close(); err != nil {
-			t.Errorf("closing rp: %v", err)
-		}
-	})
-	for a.OIDC.Ready() != nil {
-		if ctx.Err() != nil {
-			t.Fatalf("rp never loaded the provider's metadata: %v", a.OIDC.Ready())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	}, nil)
 	return rpBase, op.Issuer
 }
 

@@ -27,6 +27,7 @@ type Options struct {
 
 // App is a built rp: its handler, and the parts that need closing.
 type App struct {
+	Config   config.Config
 	Handler  http.Handler
 	OIDC     *oidc.Client
 	Sessions *session.Manager
@@ -85,7 +86,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	go client.Run(bg)
-	return &App{Handler: srv.Handler(), OIDC: client, Sessions: sessions, cancel: cancel,
+	return &App{Config: cfg, Handler: srv.Handler(), OIDC: client, Sessions: sessions, cancel: cancel,
 		writeTimeout: 3*cfg.ProviderTimeout + 30*time.Second}, nil
 }
 

@@ -1,16 +1,10 @@
 package devop_test
 
 import (
-	"context"
-	"errors"
-	"net"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/rp-project/rp/internal/app"
-	"github.com/rp-project/rp/internal/config"
+	"github.com/rp-project/rp/internal/app/apptest"
 	"github.com/rp-project/rp/internal/devop"
 )
 
@@ -18,14 +12,7 @@ import (
 // as cmd/rp-dev does (both on localhost, one cookie jar), and clicks through
 // sign-in, the profile, and logout at rp and at the provider.
 func TestRoundTripWithRP(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rpBase := "http://localhost:" + port(ln.Addr())
+	ln, rpBase := apptest.Listen(t, "localhost")
 	op := startProvider(t, devop.Options{
 		Issuer:                 "http://localhost:0",
 		ClientID:               "rp-dev",
@@ -33,38 +20,13 @@ func TestRoundTripWithRP(t *testing.T) {
 		RedirectURIs:           []string{rpBase + "/callback"},
 		PostLogoutRedirectURIs: []string{rpBase + "/logged-out"},
 	})
-
-	env := map[string]string{
+	apptest.Serve(t, ln, map[string]string{
 		"RP_ISSUER":        op.Issuer,
 		"RP_CLIENT_ID":     "rp-dev",
 		"RP_CLIENT_SECRET": "rp-dev-secret",
 		"RP_BASE_URL":      rpBase,
-		"RP_ADDR":          ln.Addr().String(),
 		"RP_SESSION_STORE": "memory",
-	}
-	cfg, err := config.Load(nil, func(k string) string { return env[k] }, t.Output())
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	a, err := app.New(ctx, cfg, app.Options{})
-	if err != nil {
-		t.Fatalf("app.New: %v", err)
-	}
-	defer a.Close()
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx, ln, app.NewLogger(cfg, t.Output())) }()
-	defer func() {
-		cancel()
-		if err := <-served; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("Serve: %v", err)
-		}
-	}()
-	for a.OIDC.Ready() != nil {
-		if ctx.Err() != nil {
-			t.Fatalf("rp never loaded the provider's metadata: %v", a.OIDC.Ready())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	}, nil)
 
 	b := newBrowser(t)
 	alice := devop.DemoUsers()[0]
@@ -124,5 +86,3 @@ func TestRoundTripWithRP(t *testing.T) {
 	}
 	b.get(again.String()).ok(t).findForm(t, "post", "/login")
 }
-
-func port(a net.Addr) string { return strconv.Itoa(a.(*net.TCPAddr).Port) }
