@@ -266,6 +266,13 @@ func TestCompose(t *testing.T) {
 			}
 			return nil
 		}},
+		{"rp has a health check by its own binary (the image has no shell)", func(s *stack) error {
+			hc := s.rp.HealthCheck
+			if hc == nil || hc.Disable || strings.Join(hc.Test, " ") != "CMD /rp healthcheck" {
+				return fmt.Errorf("health check %+v, want [CMD /rp healthcheck]", hc)
+			}
+			return nil
+		}},
 		{"rp restarts unless stopped", func(s *stack) error {
 			if s.rp.Restart != types.RestartPolicyUnlessStopped {
 				return fmt.Errorf("restart: %q", s.rp.Restart)

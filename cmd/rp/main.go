@@ -1,5 +1,9 @@
 // Command rp is an OpenID Connect relying party that logs people in through
 // an external provider and logs them out for real.
+//
+//	rp               serve (settings from RP_* variables or flags; rp -h lists them)
+//	rp doctor        check the settings against the live provider
+//	rp healthcheck   exit 0 when the rp on RP_ADDR is ready (for container health checks)
 package main
 
 import (
@@ -19,19 +23,21 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-// run starts rp, or runs `rp doctor`. It returns the exit status: 0 after a clean shutdown, 1 when serving
-// fails, 2 for bad settings.
+// run serves rp or runs a subcommand, and returns the exit status: 0 when
+// all went well, 1 when serving (or the subcommand's check) failed, 2 for
+// bad settings.
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "doctor" {
-		return runDoctor(args[1:], getenv, stdout)
+	if len(args) > 0 {
+		switch args[0] {
+		case "doctor":
+			return runDoctor(args[1:], getenv, stdout)
+		case "healthcheck":
+			return runHealthcheck(args[1:], getenv, stderr)
+		}
 	}
-	cfg, err := config.Load(args, getenv, stderr)
-	if errors.Is(err, config.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "rp: invalid configuration:\n%v\n", err)
-		return 2
+	cfg, code, ok := loadConfig("rp", args, getenv, stderr)
+	if !ok {
+		return code
 	}
 	logger := app.NewLogger(cfg, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -41,4 +47,19 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return 1
 	}
 	return 0
+}
+
+// loadConfig reads and validates the settings. When ok is false the
+// command ends with code: 0 after -h, 2 for bad settings (all of them
+// named on w).
+func loadConfig(command string, args []string, getenv func(string) string, w io.Writer) (cfg config.Config, code int, ok bool) {
+	cfg, err := config.Load(args, getenv, w)
+	if errors.Is(err, config.ErrHelp) {
+		return cfg, 0, false
+	}
+	if err != nil {
+		fmt.Fprintf(w, "%s: invalid configuration:\n%v\n", command, err)
+		return cfg, 2, false
+	}
+	return cfg, 0, true
 }

@@ -2,7 +2,10 @@ package main
 
 import (
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -27,5 +30,34 @@ func TestHelpExitsWithStatus0(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "RP_CLIENT_SECRET_FILE") {
 		t.Errorf("usage does not list the settings:\n%s", stderr.String())
+	}
+}
+
+func TestHealthcheck(t *testing.T) {
+	var ready atomic.Int32
+	ready.Store(http.StatusServiceUnavailable)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(int(ready.Load()))
+	}))
+	defer srv.Close()
+	env := map[string]string{
+		"RP_ISSUER": "https://op.example", "RP_CLIENT_ID": "rp", "RP_CLIENT_SECRET": "s",
+		"RP_BASE_URL": "https://rp.example", "RP_ADDR": strings.TrimPrefix(srv.URL, "http://"),
+	}
+	getenv := func(k string) string { return env[k] }
+	if code := run([]string{"healthcheck"}, getenv, io.Discard, io.Discard); code != 1 {
+		t.Fatalf("not ready: exit %d, want 1", code)
+	}
+	ready.Store(http.StatusOK)
+	if code := run([]string{"healthcheck"}, getenv, io.Discard, io.Discard); code != 0 {
+		t.Fatalf("ready: exit %d, want 0", code)
+	}
+	srv.Close()
+	if code := run([]string{"healthcheck"}, getenv, io.Discard, io.Discard); code != 1 {
+		t.Fatalf("nothing listening: exit %d, want 1", code)
 	}
 }
