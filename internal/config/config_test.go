@@ -172,3 +172,12 @@ func TestURLCredentialsStayOutOfErrors(t *testing.T) {
 		t.Fatalf("error = %v", err)
 	}
 }
+
+func TestUnparsableDurationIsReportedOnce(t *testing.T) {
+	e := valid()
+	e["RP_PROVIDER_TIMEOUT"] = "abc"
+	_, err := Load(nil, env(e), io.Discard)
+	if err == nil || strings.Count(err.Error(), "RP_PROVIDER_TIMEOUT") != 1 {
+		t.Fatalf("error = %v", err)
+	}
+}

@@ -72,6 +72,13 @@ var ErrHelp = flag.ErrHelp
 func Load(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("rp", flag.ContinueOnError)
 	fs.SetOutput(usage)
+	fs.Usage = func() {
+		fmt.Fprint(usage, "Usage: rp [doctor | healthcheck] [flags]\n\n"+
+			"  rp              serve\n  rp doctor       check the settings against the live provider\n"+
+			"  rp healthcheck  exit 0 when the rp on RP_ADDR is ready\n\n"+
+			"Every flag can also be set by the RP_* variable named with it; flags win.\n\n")
+		fs.PrintDefaults()
+	}
 	// Flags start from the built-in defaults, never from the environment:
 	// usage text would otherwise print secrets.
 	flags := make(map[string]*string, len(settings)+len(secretFiles))
@@ -123,9 +130,11 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 		}
 		values[secret] = strings.TrimRight(string(b), "\r\n")
 	}
+	unparsed := make(map[string]bool)
 	for _, s := range settings {
 		if err := s.set(&c, values[s.env]); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", s.env, err))
+			unparsed[s.env] = true
 		}
 	}
 	c.BaseURL = normalizeOrigin(c.BaseURL)
@@ -133,7 +142,17 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 		c.DiscoveryURL = c.Issuer
 	}
 	if err := c.Validate(); err != nil {
-		errs = append(errs, err)
+		// A setting that did not parse is reported once, not again with
+		// its zero value.
+		all := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			all = j.Unwrap()
+		}
+		for _, e := range all {
+			if name, _, _ := strings.Cut(e.Error(), ":"); !unparsed[name] {
+				errs = append(errs, e)
+			}
+		}
 	}
 	return c, errors.Join(errs...)
 }

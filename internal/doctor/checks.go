@@ -130,23 +130,26 @@ func (d *doctor) metadata(doc oidc.Discovery) []Finding {
 }
 
 // client redeems a made-up code: a provider that authenticated the client
-// answers invalid_grant, one that did not answers invalid_client.
+// answers invalid_grant, one that did not answers invalid_client. Some
+// providers look at the code before the client, so a second try with a
+// wrong secret tells whether invalid_grant said anything about the secret.
 func (d *doctor) client(ctx context.Context, doc oidc.Discovery) Finding {
 	f := Finding{Check: "client credentials"}
-	style := oauth2.AuthStyleInHeader
-	if d.cfg.TokenAuthMethod == "client_secret_post" {
-		style = oauth2.AuthStyleInParams
-	}
-	oc := oauth2.Config{ClientID: d.cfg.ClientID, ClientSecret: d.cfg.ClientSecret, RedirectURL: d.cfg.RedirectURL(),
-		Endpoint: oauth2.Endpoint{TokenURL: d.fromHere(doc.TokenEndpoint), AuthStyle: style}}
-	_, err := oc.Exchange(context.WithValue(ctx, oauth2.HTTPClient, d.http), "rp-doctor-made-up-code", oauth2.VerifierOption(oauth2.GenerateVerifier()))
+	err := d.redeemMadeUpCode(ctx, doc, d.cfg.ClientSecret)
 	var re *oauth2.RetrieveError
 	switch {
 	case err == nil:
 		f.Status, f.Detail = Fail, "the token endpoint accepted a made-up code"
 		f.Fix = "this provider cannot be trusted to check codes"
 	case errors.As(err, &re) && re.ErrorCode == "invalid_grant":
-		f.Status, f.Detail = OK, fmt.Sprintf("client %q authenticated with %s (a made-up code got invalid_grant)", d.cfg.ClientID, d.cfg.TokenAuthMethod)
+		var wrong *oauth2.RetrieveError
+		if errors.As(d.redeemMadeUpCode(ctx, doc, d.cfg.ClientSecret+"-rp-doctor-wrong"), &wrong) && wrong.ErrorCode == "invalid_grant" {
+			f.Status = Warn
+			f.Detail = "not verified: this provider checks the code before the client, so a made-up code cannot test the secret"
+			f.Fix = "sign in once; an invalid_client error in rp's log means RP_CLIENT_SECRET is wrong"
+			return f
+		}
+		f.Status, f.Detail = OK, fmt.Sprintf("client %q authenticated with %s (a made-up code got invalid_grant, a wrong secret did not)", d.cfg.ClientID, d.cfg.TokenAuthMethod)
 	case errors.As(err, &re) && (re.ErrorCode == "invalid_client" || re.ErrorCode == "unauthorized" || status(re) == http.StatusUnauthorized):
 		f.Status, f.Detail = Fail, fmt.Sprintf("the provider refused client %q: %s", d.cfg.ClientID, re.ErrorCode)
 		f.Fix = "check RP_CLIENT_ID and RP_CLIENT_SECRET, and that the client is confidential with " + d.cfg.TokenAuthMethod + " (Keycloak: Client authentication ON, secret on the Credentials tab)"
@@ -161,6 +164,17 @@ func (d *doctor) client(ctx context.Context, doc oidc.Discovery) Finding {
 		f.Fix = "make " + doc.TokenEndpoint + " reachable from rp"
 	}
 	return f
+}
+
+func (d *doctor) redeemMadeUpCode(ctx context.Context, doc oidc.Discovery, secret string) error {
+	style := oauth2.AuthStyleInHeader
+	if d.cfg.TokenAuthMethod == "client_secret_post" {
+		style = oauth2.AuthStyleInParams
+	}
+	oc := oauth2.Config{ClientID: d.cfg.ClientID, ClientSecret: secret, RedirectURL: d.cfg.RedirectURL(),
+		Endpoint: oauth2.Endpoint{TokenURL: d.fromHere(doc.TokenEndpoint), AuthStyle: style}}
+	_, err := oc.Exchange(context.WithValue(ctx, oauth2.HTTPClient, d.http), "rp-doctor-made-up-code", oauth2.VerifierOption(oauth2.GenerateVerifier()))
+	return err
 }
 
 // redirectURI asks the authorization endpoint to start a sign-in with rp's

@@ -125,3 +125,16 @@ func TestProblemsAreFoundWithTheirFix(t *testing.T) {
 		})
 	}
 }
+
+// TestCodeFirstProviderCannotVerifyTheSecret: where a made-up code gets
+// invalid_grant whatever the secret, doctor must not claim the secret is
+// right.
+func TestCodeFirstProviderCannotVerifyTheSecret(t *testing.T) {
+	op := testprovider.New(t, testprovider.Keycloak("demo"))
+	registered(op)
+	op.Set(func(k *testprovider.Knobs) { k.CodeFirst = true })
+	findings, _, _ := run(t, configFor(t, op, map[string]string{"RP_CLIENT_SECRET": "wrong"}), doctor.Options{})
+	if f := findings["client credentials"]; f.Status != doctor.Warn || !strings.Contains(f.Detail, "not verified") {
+		t.Fatalf("client credentials = %+v, want a warning that the secret is not verified", f)
+	}
+}

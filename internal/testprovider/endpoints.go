@@ -147,6 +147,15 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if k.CodeFirst {
+		p.mu.Lock()
+		g, ok := p.grants[r.PostFormValue("code")]
+		p.mu.Unlock()
+		if !ok || g.used {
+			oauthError(w, http.StatusBadRequest, "invalid_grant")
+			return
+		}
+	}
 	id, secret, basic := r.BasicAuth()
 	if basic {
 		// RFC 6749 2.3.1: both are form-urlencoded before Basic encoding.

@@ -63,6 +63,7 @@ type Knobs struct {
 	SignAlg       string              // default RS256
 	OmitIDToken   bool                // token response without id_token
 	TokenType     string              // token_type instead of Bearer
+	CodeFirst     bool                // check the code before the client, as zitadel does
 	PadDiscovery  int                 // bytes of padding added to discovery
 	UserInfo      map[string]any      // extra UserInfo claims
 	UserInfoSub   string              // UserInfo sub instead of the user's

@@ -36,6 +36,9 @@ func withEnv(k, v string) option { return func(h *harness) { h.env[k] = v } }
 
 func withoutDiscovery() option { return func(h *harness) { h.env["_no_wait"] = "1" } }
 
+// withTLS serves rp over https, so RP_BASE_URL is https.
+func withTLS() option { return func(h *harness) { h.env["_tls"] = "1" } }
+
 func newHarness(t *testing.T, opts ...option) *harness {
 	t.Helper()
 	op := testprovider.New(t)
@@ -45,16 +48,24 @@ func newHarness(t *testing.T, opts ...option) *harness {
 func newHarnessFor(t *testing.T, op *testprovider.Provider, opts ...option) *harness {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
-	h := &harness{t: t, op: op, srv: srv, base: "http://" + srv.Listener.Addr().String()}
-	h.env = map[string]string{
+	h := &harness{t: t, op: op, srv: srv, base: "http://" + srv.Listener.Addr().String(), env: map[string]string{}}
+	for _, o := range opts {
+		o(h)
+	}
+	if h.env["_tls"] != "" {
+		h.base = "https://" + srv.Listener.Addr().String()
+	}
+	defaults := map[string]string{
 		"RP_ISSUER":        op.Issuer,
 		"RP_CLIENT_ID":     op.ClientID,
 		"RP_CLIENT_SECRET": op.ClientSecret,
 		"RP_BASE_URL":      h.base,
 		"RP_SESSION_STORE": "memory",
 	}
-	for _, o := range opts {
-		o(h)
+	for k, v := range defaults {
+		if _, set := h.env[k]; !set {
+			h.env[k] = v
+		}
 	}
 	cfg, err := config.Load(nil, func(k string) string { return h.env[k] }, io.Discard)
 	if err != nil {
@@ -66,7 +77,11 @@ func newHarnessFor(t *testing.T, op *testprovider.Provider, opts ...option) *har
 	}
 	h.app = a
 	srv.Config.Handler = a.Handler
-	srv.Start()
+	if h.env["_tls"] != "" {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(func() { srv.Close(); a.Close() })
 	if h.env["_no_wait"] == "" {
 		if err := a.OIDC.Discover(context.Background()); err != nil {
@@ -74,6 +89,9 @@ func newHarnessFor(t *testing.T, op *testprovider.Provider, opts ...option) *har
 		}
 	}
 	h.client = newBrowser(t)
+	if h.env["_tls"] != "" {
+		h.client.Transport = srv.Client().Transport
+	}
 	return h
 }
 
@@ -189,7 +207,7 @@ func (h *harness) login() resp {
 func (h *harness) cookie(c *http.Client) *http.Cookie {
 	u, _ := url.Parse(h.base)
 	for _, ck := range c.Jar.Cookies(u) {
-		if ck.Name == "rp_session" {
+		if ck.Name == "rp_session" || ck.Name == "__Host-rp_session" {
 			return ck
 		}
 	}
