@@ -155,7 +155,7 @@ func (c *Client) Discover(ctx context.Context) error {
 	return nil
 }
 
-// ExchangeContext returns ctx carrying rp's bounded HTTP client for
+// exchangeContext returns ctx carrying rp's bounded HTTP client for
 // x/oauth2 and go-oidc.
 func (c *Client) exchangeContext(ctx context.Context) context.Context {
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, c.http)

@@ -91,24 +91,38 @@ func (s *Server) withSecurityHeaders(next http.Handler) http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Cache-Control", "no-store")
-		if s.secure() {
+		if s.https {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-func (s *Server) secure() bool { return len(s.origin) > 8 && s.origin[:8] == "https://" }
-
 // contentSecurityPolicy allows no script at all. Forms may post to rp only,
 // but the logout form's answer redirects to the provider's end-session
-// endpoint, which browsers check against form-action too.
+// endpoint, which browsers check against form-action too. It is built once
+// the provider's metadata is loaded, not on every response.
 func (s *Server) contentSecurityPolicy() string {
+	if csp := s.csp.Load(); csp != nil {
+		return *csp
+	}
+	md, err := s.oidc.Metadata()
+	if err != nil {
+		return buildCSP("") // asked again until the metadata is there
+	}
+	endSessionOrigin := ""
+	if u, err := url.Parse(md.EndSessionEndpoint); err == nil && u.Host != "" {
+		endSessionOrigin = u.Scheme + "://" + u.Host
+	}
+	csp := buildCSP(endSessionOrigin)
+	s.csp.Store(&csp)
+	return csp
+}
+
+func buildCSP(endSessionOrigin string) string {
 	formAction := "'self'"
-	if md, err := s.oidc.Metadata(); err == nil && md.EndSessionEndpoint != "" {
-		if u, err := url.Parse(md.EndSessionEndpoint); err == nil && u.Host != "" {
-			formAction += " " + u.Scheme + "://" + u.Host
-		}
+	if endSessionOrigin != "" {
+		formAction += " " + endSessionOrigin
 	}
 	return "default-src 'none'; style-src 'self'; img-src 'self'; form-action " + formAction +
 		"; frame-ancestors 'none'; base-uri 'none'"

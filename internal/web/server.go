@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/rp-project/rp/internal/oidc"
@@ -25,12 +26,17 @@ type Deps struct {
 type Server struct {
 	baseURL     string
 	origin      string // scheme://host[:port] of baseURL
+	https       bool   // baseURL is https: send HSTS
 	idleTimeout time.Duration
 	oidc        *oidc.Client
 	sessions    *session.Manager
 	log         *slog.Logger
 	now         func() time.Time
 	pages       pages
+
+	// csp is the Content-Security-Policy once the provider's metadata,
+	// which never changes after it loads, has named its end-session origin.
+	csp atomic.Pointer[string]
 }
 
 // New parses the templates and returns a Server.
@@ -52,6 +58,7 @@ func New(d Deps) (*Server, error) {
 	return &Server{
 		baseURL:     d.BaseURL,
 		origin:      u.Scheme + "://" + u.Host,
+		https:       u.Scheme == "https",
 		idleTimeout: d.IdleTimeout,
 		oidc:        d.OIDC,
 		sessions:    d.Sessions,
