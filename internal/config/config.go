@@ -22,7 +22,13 @@ type Config struct {
 
 	Addr         string   // RP_ADDR: listen address
 	Scopes       []string // RP_SCOPES: always includes openid
-	SessionStore string   // RP_SESSION_STORE: sqlite:PATH, memory
+	SessionStore string   // RP_SESSION_STORE: sqlite:PATH, memory, redis://..., postgres://...
+
+	// SessionStorePassword is RP_SESSION_STORE_PASSWORD or the content of
+	// RP_SESSION_STORE_PASSWORD_FILE: the Redis or PostgreSQL password when
+	// it is not in the URL.
+	SessionStorePassword string
+	SessionStoreTimeout  time.Duration // RP_SESSION_STORE_TIMEOUT: bound on every store call
 
 	SigningAlg      string        // RP_ID_TOKEN_SIGNING_ALG: the one JWS alg accepted for ID and logout tokens
 	TokenAuthMethod string        // RP_TOKEN_AUTH_METHOD: client_secret_basic or client_secret_post
@@ -49,6 +55,11 @@ func (c Config) SecureCookies() bool { return strings.HasPrefix(c.BaseURL, "http
 // three provider calls in one browser request, which must still end with a
 // page rather than a cut connection.
 const MaxProviderTimeout = 30 * time.Second
+
+// MaxStoreTimeout bounds RP_SESSION_STORE_TIMEOUT: a request may make a few
+// store calls, and a store that does not answer must give an error page
+// rather than a hung browser.
+const MaxStoreTimeout = 10 * time.Second
 
 // Supported values of the enumerated settings.
 var (
@@ -95,6 +106,17 @@ func (c Config) Validate() error {
 	}
 	if err := checkSessionStore(c.SessionStore); err != nil {
 		bad("RP_SESSION_STORE", "%v", err)
+	} else if c.SessionStorePassword != "" {
+		if !isNetworkStore(c.SessionStore) {
+			bad("RP_SESSION_STORE_PASSWORD", "is only used with redis:// and postgres:// stores, but RP_SESSION_STORE is %q", c.SessionStore)
+		} else if u, _ := url.Parse(c.SessionStore); u != nil && u.User != nil {
+			if _, has := u.User.Password(); has {
+				bad("RP_SESSION_STORE_PASSWORD", "set the password either in RP_SESSION_STORE or in RP_SESSION_STORE_PASSWORD(_FILE), not both")
+			}
+		}
+	}
+	if c.SessionStoreTimeout <= 0 || c.SessionStoreTimeout > MaxStoreTimeout {
+		bad("RP_SESSION_STORE_TIMEOUT", "must be between 1ms and %s, got %s", MaxStoreTimeout, c.SessionStoreTimeout)
 	}
 	if !slices.Contains(signingAlgs, c.SigningAlg) {
 		bad("RP_ID_TOKEN_SIGNING_ALG", "%q is not one of %s (HS* and none are refused)", c.SigningAlg, strings.Join(signingAlgs, ", "))
@@ -169,12 +191,31 @@ func checkSessionStore(s string) error {
 			return fmt.Errorf("the file path %q must not contain ? or #", path)
 		}
 		return nil
-	case strings.HasPrefix(s, "redis://"), strings.HasPrefix(s, "rediss://"),
-		strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
-		return fmt.Errorf("%s stores are not available in this version yet; use sqlite:PATH or memory", strings.SplitN(s, ":", 2)[0])
+	case isNetworkStore(s):
+		u, err := url.Parse(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a URL", redactStore(s))
+		}
+		if u.Fragment != "" {
+			return fmt.Errorf("%q must not have a fragment", u.Redacted())
+		}
+		if u.Host == "" && (u.Scheme == "redis" || u.Scheme == "rediss" || u.Query().Get("host") == "") {
+			return fmt.Errorf("%q has no host, e.g. %s://store.internal:%s/...", u.Redacted(), u.Scheme, map[bool]string{true: "6379", false: "5432"}[strings.HasPrefix(u.Scheme, "redis")])
+		}
+		return nil
 	default:
-		return fmt.Errorf("%q is not one of sqlite:PATH, memory", redactStore(s))
+		return fmt.Errorf("%q is not one of sqlite:PATH, memory, redis://..., rediss://..., postgres://...", redactStore(s))
 	}
+}
+
+// isNetworkStore reports whether s names a Redis or PostgreSQL store.
+func isNetworkStore(s string) bool {
+	for _, scheme := range []string{"redis://", "rediss://", "postgres://", "postgresql://"} {
+		if strings.HasPrefix(s, scheme) {
+			return true
+		}
+	}
+	return false
 }
 
 // redactStore keeps passwords of store URLs out of error messages.

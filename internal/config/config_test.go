@@ -181,3 +181,68 @@ func TestUnparsableDurationIsReportedOnce(t *testing.T) {
 		t.Fatalf("error = %v", err)
 	}
 }
+
+func TestSharedSessionStores(t *testing.T) {
+	for _, spec := range []string{
+		"redis://127.0.0.1:6379/0", "rediss://user@cache.internal:6380/2?key_prefix=app1:",
+		"postgres://rp@db.internal/rp?sslmode=verify-full", "postgresql://rp@db.internal:5433/rp",
+		"postgres:///rp?host=/var/run/postgresql",
+	} {
+		e := valid()
+		e["RP_SESSION_STORE"] = spec
+		if _, err := Load(nil, env(e), io.Discard); err != nil {
+			t.Errorf("%s: %v", spec, err)
+		}
+	}
+	for spec, want := range map[string]string{
+		"redis:///0":                 "has no host",
+		"mysql://db/rp":              "is not one of",
+		"postgres://u:hunter2@/x":    "has no host",
+		"redis://u:hunter2@h:1/0#f":  "fragment",
+		"postgres://db.internal/x#f": "fragment",
+	} {
+		e := valid()
+		e["RP_SESSION_STORE"] = spec
+		_, err := Load(nil, env(e), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "RP_SESSION_STORE") {
+			t.Errorf("%s: %v, want an error naming RP_SESSION_STORE with %q", spec, err, want)
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: the error shows the password: %v", spec, err)
+		}
+	}
+}
+
+func TestSessionStorePassword(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store-password")
+	if err := os.WriteFile(path, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := valid()
+	e["RP_SESSION_STORE"] = "redis://cache.internal:6379/0"
+	e["RP_SESSION_STORE_PASSWORD_FILE"] = path
+	c, err := Load(nil, env(e), io.Discard)
+	if err != nil || c.SessionStorePassword != "s3cret" {
+		t.Fatalf("password from file: %q %v", c.SessionStorePassword, err)
+	}
+
+	e["RP_SESSION_STORE"] = "redis://:inline@cache.internal:6379/0"
+	if _, err := Load(nil, env(e), io.Discard); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Errorf("password in the URL and in a file: %v", err)
+	}
+	e["RP_SESSION_STORE"] = "sqlite:/tmp/x.db"
+	if _, err := Load(nil, env(e), io.Discard); err == nil || !strings.Contains(err.Error(), "RP_SESSION_STORE_PASSWORD") {
+		t.Errorf("a password for sqlite: %v", err)
+	}
+}
+
+func TestSessionStoreTimeout(t *testing.T) {
+	for v, ok := range map[string]bool{"2s": true, "250ms": true, "0": false, "11s": false, "-1s": false} {
+		e := valid()
+		e["RP_SESSION_STORE_TIMEOUT"] = v
+		_, err := Load(nil, env(e), io.Discard)
+		if (err == nil) != ok {
+			t.Errorf("RP_SESSION_STORE_TIMEOUT=%s: %v", v, err)
+		}
+	}
+}

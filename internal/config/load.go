@@ -48,7 +48,9 @@ var settings = []setting{
 		c.Scopes = strings.Fields(strings.ReplaceAll(v, ",", " "))
 		return nil
 	}},
-	{"RP_SESSION_STORE", "sqlite:rp-sessions.db", "session store: sqlite:PATH or memory", str(func(c *Config) *string { return &c.SessionStore })},
+	{"RP_SESSION_STORE", "sqlite:rp-sessions.db", "session store: sqlite:PATH, memory, redis://HOST:PORT/DB (rediss:// for TLS) or postgres://USER@HOST/DB", str(func(c *Config) *string { return &c.SessionStore })},
+	{"RP_SESSION_STORE_PASSWORD", "", "password of a redis:// or postgres:// store when it is not in the URL (or RP_SESSION_STORE_PASSWORD_FILE)", str(func(c *Config) *string { return &c.SessionStorePassword })},
+	{"RP_SESSION_STORE_TIMEOUT", "2s", "timeout of every call to the session store", dur(func(c *Config) *time.Duration { return &c.SessionStoreTimeout })},
 	{"RP_ID_TOKEN_SIGNING_ALG", "RS256", "the only signing algorithm accepted for ID tokens", str(func(c *Config) *string { return &c.SigningAlg })},
 	{"RP_TOKEN_AUTH_METHOD", "client_secret_basic", "client authentication at the token endpoint: client_secret_basic or client_secret_post", str(func(c *Config) *string { return &c.TokenAuthMethod })},
 	{"RP_PROVIDER_TIMEOUT", "10s", "timeout of every request to the provider", dur(func(c *Config) *time.Duration { return &c.ProviderTimeout })},
@@ -60,7 +62,10 @@ var settings = []setting{
 }
 
 // secretFiles maps a secret's setting to the variable naming a file that holds it.
-var secretFiles = map[string]string{"RP_CLIENT_SECRET": "RP_CLIENT_SECRET_FILE"}
+var secretFiles = map[string]string{
+	"RP_CLIENT_SECRET":          "RP_CLIENT_SECRET_FILE",
+	"RP_SESSION_STORE_PASSWORD": "RP_SESSION_STORE_PASSWORD_FILE",
+}
 
 // ErrHelp is returned by Load when -h or -help was asked for; usage has
 // been printed.
