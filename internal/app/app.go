@@ -47,12 +47,14 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		o.Now = time.Now
 	}
 	sessions, err := session.Open(ctx, session.Options{
-		Store:        cfg.SessionStore,
-		IdleTimeout:  cfg.SessionIdleTimeout,
-		Lifetime:     cfg.SessionLifetime,
-		SecureCookie: cfg.SecureCookies(),
-		Logger:       o.Logger,
-		Now:          o.Now,
+		Store:         cfg.SessionStore,
+		StorePassword: cfg.SessionStorePassword,
+		StoreTimeout:  cfg.SessionStoreTimeout,
+		IdleTimeout:   cfg.SessionIdleTimeout,
+		Lifetime:      cfg.SessionLifetime,
+		SecureCookie:  cfg.SecureCookies(),
+		Logger:        o.Logger,
+		Now:           o.Now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the session store: %w", err)

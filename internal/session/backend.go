@@ -2,105 +2,79 @@ package session
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"log/slog"
+	"net"
+	"net/url"
 	"strings"
 	"time"
 
-	"github.com/alexedwards/scs/sqlite3store"
 	"github.com/alexedwards/scs/v2"
-	_ "modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
 )
 
 // backend is one configured store: scs's store for session data, the
-// sid/sub index beside it, and how to check and close both.
+// sid/sub index and single-use claims beside it, and how to check and close
+// them.
 type backend struct {
-	store scs.Store
+	store scs.CtxStore // saves of loaded sessions are update-only (see withUpdateOnly)
 	index Index
 	ping  func(context.Context) error
 	close func() error
 }
 
-// openBackend opens the store named by spec: "memory" or "sqlite:PATH".
-// Both are SQLite: "memory" is a private in-memory database, so the two
-// share one implementation of the store and the index (scs's memstore also
-// races between its cleanup goroutine and StopCleanup).
-func openBackend(ctx context.Context, spec string, cleanup time.Duration) (*backend, error) {
+// backendOptions are what opening a store needs.
+type backendOptions struct {
+	spec     string        // RP_SESSION_STORE
+	password string        // RP_SESSION_STORE_PASSWORD, for redis and postgres
+	timeout  time.Duration // bound on each store call
+	cleanup  time.Duration // how often expired rows are deleted, where the store does not expire them itself
+	log      *slog.Logger
+}
+
+// openBackend opens the store named by o.spec: "memory", "sqlite:PATH",
+// "redis://...", "rediss://..." or "postgres://...". A Redis or PostgreSQL
+// server that is down does not stop it: calls fail with ErrStore until the
+// server answers, and the connection pools reconnect by themselves.
+func openBackend(ctx context.Context, o backendOptions) (*backend, error) {
 	switch {
-	case spec == "memory":
-		// One connection holds the database: it lives as long as rp.
-		return openSQLite(ctx, "file::memory:", "", 1, cleanup)
-	case strings.HasPrefix(spec, "sqlite:"):
-		path := strings.TrimPrefix(spec, "sqlite:")
+	case o.spec == "memory":
+		// SQLite in memory, so that memory and file share one
+		// implementation of the store and the index (scs's memstore also
+		// races between its cleanup goroutine and StopCleanup). One
+		// connection holds the database: it lives as long as rp.
+		return openSQLite(ctx, "file::memory:", "", 1, o.cleanup)
+	case strings.HasPrefix(o.spec, "sqlite:"):
+		path := strings.TrimPrefix(o.spec, "sqlite:")
 		if err := createPrivate(path); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrStore, err)
 		}
 		// WAL lets readers run beside the writer; busy_timeout makes a
 		// second writer wait instead of failing.
 		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)"
-		return openSQLite(ctx, dsn, path, 0, cleanup)
+		return openSQLite(ctx, dsn, path, 0, o.cleanup)
+	case strings.HasPrefix(o.spec, "redis://"), strings.HasPrefix(o.spec, "rediss://"):
+		return openRedis(o)
+	case strings.HasPrefix(o.spec, "postgres://"), strings.HasPrefix(o.spec, "postgresql://"):
+		return openPostgres(ctx, o)
 	default:
-		return nil, fmt.Errorf("session: unsupported store %q", spec)
+		return nil, fmt.Errorf("session: unsupported store %q", redact(o.spec))
 	}
 }
 
-// openSQLite opens dsn, creates the tables, and restricts the file (when
-// there is one) to its owner. maxConns 0 means no limit.
-func openSQLite(ctx context.Context, dsn, path string, maxConns int, cleanup time.Duration) (*backend, error) {
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("%w: opening sqlite %s: %w", ErrStore, path, err)
+// redact keeps a password in a store URL out of messages.
+func redact(spec string) string {
+	if u, err := url.Parse(spec); err == nil && u.User != nil {
+		return u.Redacted()
 	}
-	if maxConns > 0 {
-		db.SetMaxOpenConns(maxConns)
-		db.SetMaxIdleConns(maxConns)
-		db.SetConnMaxLifetime(0)
-		db.SetConnMaxIdleTime(0)
-	}
-	if _, err := db.ExecContext(ctx, sqliteSchema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("%w: preparing sqlite %s: %w", ErrStore, path, err)
-	}
-	if path != "" {
-		// SQLite gives -wal and -shm the main file's mode; an existing
-		// database from an older rp may have them wider.
-		for _, f := range []string{path, path + "-wal", path + "-shm"} {
-			if err := os.Chmod(f, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
-				db.Close()
-				return nil, fmt.Errorf("%w: restricting %s to its owner: %w", ErrStore, f, err)
-			}
-		}
-	}
-	st := sqlite3store.NewWithCleanupInterval(db, cleanup)
-	return &backend{
-		store: sqliteStore{SQLite3Store: st, db: db},
-		index: sqliteIndex{db: db},
-		ping: func(ctx context.Context) error {
-			var n int
-			return db.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM sessions LIMIT 1)").Scan(&n)
-		},
-		close: func() error { st.StopCleanup(); return db.Close() },
-	}, nil
+	return spec
 }
 
-// createPrivate makes sure the database file exists with mode 0600 before
-// SQLite opens it: sessions hold tokens, and SQLite creates its -wal and
-// -shm files with the main file's mode.
-func createPrivate(path string) error {
-	if strings.ContainsAny(path, "?#") {
-		return fmt.Errorf("session file path %q must not contain ? or #", path)
+// loopback reports whether host is a loopback address or name, where a
+// plaintext connection to a store is not worth a warning.
+func loopback(host string) bool {
+	if host == "localhost" || strings.HasPrefix(host, "/") {
+		return true
 	}
-	if dir := filepath.Dir(path); dir != "." {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("creating the directory of %s: %w", path, err)
-		}
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("opening %s: %w", path, err)
-	}
-	return f.Close()
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -16,6 +16,7 @@ type Login struct {
 	RefreshToken string          `json:"refresh_token,omitempty"`
 	TokenExpiry  time.Time       `json:"token_expiry,omitzero"`
 	SignedInAt   time.Time       `json:"signed_in_at"`
+	Browser      string          `json:"browser,omitempty"` // a short description of the browser, for "your sessions"
 }
 
 // PendingAuth is an authorization request in flight, bound to the browser

@@ -24,34 +24,48 @@ var ErrStore = errors.New("session: store unavailable")
 
 // Options configure a Manager.
 type Options struct {
-	Store        string        // "memory" or "sqlite:PATH"
-	IdleTimeout  time.Duration // 0: none
-	Lifetime     time.Duration // absolute, from sign-in
-	SecureCookie bool          // set when rp is served over https
-	Logger       *slog.Logger
-	Now          func() time.Time // default time.Now
+	Store         string        // "memory", "sqlite:PATH", "redis://...", "rediss://...", "postgres://..."
+	StorePassword string        // for redis and postgres, when not in the URL
+	StoreTimeout  time.Duration // bound on each store call; default 2s
+	IdleTimeout   time.Duration // 0: none
+	Lifetime      time.Duration // absolute, from sign-in
+	SecureCookie  bool          // set when rp is served over https
+	Logger        *slog.Logger
+	Now           func() time.Time // default time.Now
+
+	// TouchEvery is how often a signed-in session's last-seen time and
+	// idle deadline move forward, at most: between two moves a request
+	// reads the session and writes nothing. Default: a minute, or a
+	// quarter of the idle timeout when that is shorter.
+	TouchEvery time.Duration
 }
 
 // Manager is rp's session layer. Its methods that take a context need one
 // that went through Load.
 type Manager struct {
-	scs     *scs.SessionManager
-	backend *backend
-	log     *slog.Logger
-	now     func() time.Time
-	stop    chan struct{}
+	scs        *scs.SessionManager
+	backend    *backend
+	store      boundStore
+	index      boundIndex
+	counters   *counters
+	idle       time.Duration
+	lifetime   time.Duration
+	touchEvery time.Duration
+	log        *slog.Logger
+	now        func() time.Time
+	stop       chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// Session keys; values are strings or JSON bytes, so gob needs no
-// registered types.
+// Session keys; values are strings, int64 or JSON bytes (see codec).
 const (
 	keyLogin   = "login"
 	keyPending = "pending"
 	keyCSRF    = "csrf"
 	keyLogout  = "logout"
+	keySeen    = "seen" // unix seconds of the last touch
 )
 
 // PendingLifetime bounds how long a started sign-in may take.
@@ -60,7 +74,14 @@ const PendingLifetime = 10 * time.Minute
 // maxPending caps sign-ins in flight per browser (several tabs).
 const maxPending = 5
 
-// Open opens the store and returns a Manager.
+// indexGrace keeps an index entry a little longer than its session, so
+// that clocks differing between rp and the store never let a live session
+// drop out of the index.
+const indexGrace = 5 * time.Minute
+
+// Open opens the store and returns a Manager. A Redis or PostgreSQL store
+// that is down does not make it fail: Ping reports it, and calls succeed
+// once the server is back.
 func Open(ctx context.Context, o Options) (*Manager, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -68,14 +89,40 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.StoreTimeout <= 0 {
+		o.StoreTimeout = 2 * time.Second
+	}
+	if o.TouchEvery <= 0 {
+		o.TouchEvery = time.Minute
+		if o.IdleTimeout > 0 {
+			o.TouchEvery = min(o.TouchEvery, o.IdleTimeout/4)
+		}
+	}
 	const cleanup = 5 * time.Minute
-	b, err := openBackend(ctx, o.Store, cleanup)
+	b, err := openBackend(ctx, backendOptions{spec: o.Store, password: o.StorePassword,
+		timeout: o.StoreTimeout, cleanup: cleanup, log: o.Logger})
 	if err != nil {
 		return nil, err
 	}
+	n := &counters{}
+	m := &Manager{
+		backend:    b,
+		store:      boundStore{inner: b.store, timeout: o.StoreTimeout, n: n},
+		index:      boundIndex{inner: b.index, timeout: o.StoreTimeout, n: n},
+		counters:   n,
+		idle:       o.IdleTimeout,
+		lifetime:   o.Lifetime,
+		touchEvery: o.TouchEvery,
+		log:        o.Logger,
+		now:        o.Now,
+		stop:       make(chan struct{}),
+	}
 	s := scs.New()
-	s.Store = b.store
-	s.IdleTimeout = o.IdleTimeout
+	s.Store = m.store
+	s.Codec = codec{}
+	// The idle timeout is rp's, not scs's: scs would rewrite the session
+	// on every request. Deadlines are set by SignIn and touch.
+	s.IdleTimeout = 0
 	s.Lifetime = o.Lifetime
 	// A leaked store must not hand out live cookies.
 	s.HashTokenInStore = true
@@ -90,8 +137,8 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 	s.Cookie.Path = "/"
 	s.Cookie.Domain = ""
 	s.Cookie.Persist = false // ends with the browser; the server enforces the timeouts
-	m := &Manager{scs: s, backend: b, log: o.Logger, now: o.Now, stop: make(chan struct{})}
-	go m.pruneIndex(cleanup)
+	m.scs = s
+	go m.prune(cleanup)
 	return m, nil
 }
 
@@ -107,16 +154,24 @@ func (m *Manager) Close() error {
 
 // Ping checks that the store answers.
 func (m *Manager) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, m.store.timeout)
+	defer cancel()
 	if err := m.backend.ping(ctx); err != nil {
+		if errors.Is(err, ErrStore) {
+			return err
+		}
 		return fmt.Errorf("%w: store unreachable: %w", ErrStore, err)
 	}
 	return nil
 }
 
+// Stats returns the store round trips made so far.
+func (m *Manager) Stats() Stats { return m.counters.stats() }
+
 // CookieName is the session cookie's name.
 func (m *Manager) CookieName() string { return m.scs.Cookie.Name }
 
-func (m *Manager) pruneIndex(every time.Duration) {
+func (m *Manager) prune(every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -124,17 +179,33 @@ func (m *Manager) pruneIndex(every time.Duration) {
 		case <-m.stop:
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			if err := m.backend.index.DeleteExpired(ctx, m.now()); err != nil {
-				m.log.Warn("pruning the session index failed", "err", err)
+			if err := m.index.DeleteExpired(context.Background(), m.now()); err != nil {
+				m.log.Warn("pruning expired sessions and index entries failed; will retry", "err", err)
 			}
-			cancel()
 		}
 	}
 }
 
+// request is what a Manager remembers about one request's session.
+type request struct {
+	token   string // the token the session was loaded with; "" for a new one
+	decoded bool   // login has been decoded (or found absent)
+	login   *Login
+	touched bool // Load moved the session's last-seen time forward
+}
+
+type requestKey struct{}
+
+func state(ctx context.Context) *request {
+	rs, _ := ctx.Value(requestKey{}).(*request)
+	return rs
+}
+
 // Load reads the session named by the request's cookie into the returned
-// request's context. A missing, expired or ended session gives an empty one.
+// request's context: one read from the store. A missing, expired or ended
+// session gives an empty one. A signed-in session's last-seen time (and
+// with it the idle deadline) moves forward at most once per TouchEvery, so
+// most requests write nothing.
 func (m *Manager) Load(r *http.Request) (*http.Request, error) {
 	var token string
 	if c, err := r.Cookie(m.scs.Cookie.Name); err == nil {
@@ -145,21 +216,60 @@ func (m *Manager) Load(r *http.Request) (*http.Request, error) {
 		return nil, fmt.Errorf("%w: loading: %w", ErrStore, err)
 	}
 	// scs gives a found session its token and a new one none.
-	ctx = context.WithValue(ctx, loadedKey{}, m.scs.Token(ctx))
+	rs := &request{token: m.scs.Token(ctx)}
+	ctx = context.WithValue(ctx, requestKey{}, rs)
+	if l, ok := m.Login(ctx); ok {
+		m.touch(ctx, rs, l)
+	}
 	return r.WithContext(ctx), nil
 }
 
-type loadedKey struct{}
+// touch moves a signed-in session's last-seen time and idle deadline
+// forward when the last move is TouchEvery old.
+func (m *Manager) touch(ctx context.Context, rs *request, l Login) {
+	now := m.now()
+	if now.Sub(time.Unix(m.scs.GetInt64(ctx, keySeen), 0)) < m.touchEvery {
+		return
+	}
+	m.scs.Put(ctx, keySeen, now.Unix())
+	m.scs.SetDeadline(ctx, m.deadline(l, now))
+	rs.touched = true
+}
+
+// deadline is when a session of l used at now ends: its lifetime after
+// sign-in, or sooner when the idle timeout runs out.
+func (m *Manager) deadline(l Login, now time.Time) time.Time {
+	d := l.SignedInAt.Add(m.lifetime)
+	if idle := now.Add(m.idle); m.idle > 0 && idle.Before(d) {
+		d = idle
+	}
+	return d.UTC()
+}
+
+func indexEntry(l Login, deadline time.Time) IndexEntry {
+	return IndexEntry{Issuer: l.Issuer, Subject: l.Subject, SID: l.SID, Expiry: deadline.Add(indexGrace)}
+}
 
 // Save writes a changed session to the store and sets (or clears) the
 // cookie on w. Call it before the response's header is written: scs cannot
-// send a cookie after that.
+// send a cookie after that. A session the request loaded is only updated,
+// never created again: a concurrent logout stays a logout.
 func (m *Manager) Save(ctx context.Context, w http.ResponseWriter) error {
+	rs := state(ctx)
 	switch m.scs.Status(ctx) {
 	case scs.Modified:
 		cctx := ctx
-		if loaded, _ := ctx.Value(loadedKey{}).(string); loaded != "" && loaded == m.scs.Token(ctx) {
+		loaded := rs != nil && rs.token != "" && rs.token == m.scs.Token(ctx)
+		if loaded {
 			cctx = withUpdateOnly(ctx)
+			if l, ok := m.Login(ctx); ok && rs.touched {
+				// The index first: it must never expire before the
+				// session, or a logout from the provider could miss it.
+				key := storeKey(rs.token)
+				if err := m.index.Touch(ctx, key, indexEntry(l, m.scs.Deadline(ctx))); err != nil {
+					return err
+				}
+			}
 		}
 		token, expiry, err := m.scs.Commit(cctx)
 		if errors.Is(err, errSessionGone) {
@@ -171,43 +281,70 @@ func (m *Manager) Save(ctx context.Context, w http.ResponseWriter) error {
 		if err != nil {
 			return fmt.Errorf("%w: saving: %w", ErrStore, err)
 		}
-		m.scs.WriteSessionCookie(ctx, w, token, expiry)
+		if !loaded {
+			// A browser-session cookie: the browser holds it already when
+			// the session was loaded.
+			m.scs.WriteSessionCookie(ctx, w, token, expiry)
+		}
 	case scs.Destroyed:
 		m.scs.WriteSessionCookie(ctx, w, "", time.Time{})
 	}
 	return nil
 }
 
-// Login returns the signed-in identity, if any. It is safe to call with a
-// context that did not go through Load (there is no one signed in then).
+// Login returns the signed-in identity, if any, decoding it once per
+// request. It is safe to call with a context that did not go through Load
+// (there is no one signed in then).
 func (m *Manager) Login(ctx context.Context) (Login, bool) {
-	if _, loaded := ctx.Value(loadedKey{}).(string); !loaded {
+	rs := state(ctx)
+	if rs == nil {
 		return Login{}, false
 	}
-	var l Login
-	if !getJSON(m, ctx, keyLogin, &l) || l.Subject == "" {
+	if !rs.decoded {
+		rs.decoded = true
+		var l Login
+		if getJSON(m, ctx, keyLogin, &l) && l.Subject != "" {
+			rs.login = &l
+		}
+	}
+	if rs.login == nil {
 		return Login{}, false
 	}
-	return l, true
+	return *rs.login, true
 }
 
-// Deadline is when the current session ends at the latest.
+// Deadline is when the current session ends at the latest: its lifetime,
+// or its idle deadline when that comes first.
 func (m *Manager) Deadline(ctx context.Context) time.Time { return m.scs.Deadline(ctx) }
 
+// LifetimeEnd is when the session of l ends even if it is used all along.
+func (m *Manager) LifetimeEnd(l Login) time.Time { return l.SignedInAt.Add(m.lifetime) }
+
 // SignIn starts an authenticated session: it renews the session token (no
-// fixation: the token the browser had before is deleted), stores l, and
-// indexes the session by the provider's sub and sid.
+// fixation: the token the browser had before is deleted), stores l with a
+// fresh CSRF token, and indexes the session by the provider's sub and sid
+// before it is saved, so that no saved session is ever missing from the
+// index.
 func (m *Manager) SignIn(ctx context.Context, l Login) error {
 	if err := m.scs.RenewToken(ctx); err != nil {
 		return fmt.Errorf("%w: renewing the token: %w", ErrStore, err)
 	}
-	m.scs.Remove(ctx, keyCSRF)
+	now := m.now()
+	if l.SignedInAt.IsZero() {
+		l.SignedInAt = now
+	}
 	m.scs.Remove(ctx, keyLogout)
+	m.scs.Put(ctx, keyCSRF, rand.Text())
+	m.scs.Put(ctx, keySeen, now.Unix())
+	deadline := m.deadline(l, now)
+	m.scs.SetDeadline(ctx, deadline)
 	if err := putJSON(m, ctx, keyLogin, l); err != nil {
 		return err
 	}
-	entry := IndexEntry{Issuer: l.Issuer, Subject: l.Subject, SID: l.SID, Expiry: m.scs.Deadline(ctx)}
-	return m.backend.index.Add(ctx, storeKey(m.scs.Token(ctx)), entry)
+	if rs := state(ctx); rs != nil {
+		rs.decoded, rs.login, rs.touched = true, &l, false
+	}
+	return m.index.Add(ctx, storeKey(m.scs.Token(ctx)), indexEntry(l, deadline))
 }
 
 // SignOut destroys the session in the store and removes it from the index,
@@ -220,8 +357,11 @@ func (m *Manager) SignOut(ctx context.Context) (Login, error) {
 	if err := m.scs.Destroy(ctx); err != nil {
 		return l, fmt.Errorf("%w: destroying: %w", ErrStore, err)
 	}
+	if rs := state(ctx); rs != nil {
+		rs.decoded, rs.login = true, nil
+	}
 	if token != "" {
-		if err := m.backend.index.Remove(ctx, storeKey(token)); err != nil {
+		if err := m.index.Remove(ctx, storeKey(token)); err != nil {
 			m.log.Warn("a destroyed session stays in the index until it expires", "err", err)
 		}
 	}
@@ -229,22 +369,27 @@ func (m *Manager) SignOut(ctx context.Context) (Login, error) {
 }
 
 // EndSessions destroys, in the store, every session of issuer iss matching
-// sid (or sub when sid is empty), on every instance sharing the store. It
-// returns how many it ended.
+// sid, or sub when sid is empty, or both when both are given, on every
+// instance sharing the store. It returns how many it ended.
 func (m *Manager) EndSessions(ctx context.Context, iss, sub, sid string) (int, error) {
-	keys, err := m.backend.index.Find(ctx, iss, sub, sid)
-	if err != nil {
+	keys, err := m.index.Find(ctx, iss, sub, sid)
+	if err != nil || len(keys) == 0 {
 		return 0, err
 	}
-	for _, k := range keys {
-		if err := m.backend.store.Delete(k); err != nil {
-			return 0, fmt.Errorf("%w: deleting a session: %w", ErrStore, err)
-		}
-		if err := m.backend.index.Remove(ctx, k); err != nil {
-			return 0, err
-		}
-	}
-	return len(keys), nil
+	return m.index.Delete(ctx, keys)
+}
+
+// Claim records that value was used for purpose (a logout token's jti, a
+// sign-in's state) until expiry, and reports whether this is its first use,
+// on every instance sharing the store.
+func (m *Manager) Claim(ctx context.Context, purpose, value string, expiry time.Time) (bool, error) {
+	return m.index.Claim(ctx, purpose+":"+storeKey(value), expiry)
+}
+
+// Release forgets a claim made by Claim, so that a request that failed
+// after claiming can be retried.
+func (m *Manager) Release(ctx context.Context, purpose, value string) error {
+	return m.index.Release(ctx, purpose+":"+storeKey(value))
 }
 
 // AddPending remembers an authorization request for this browser. Expired
@@ -285,7 +430,7 @@ func (m *Manager) TakePending(ctx context.Context, state string) (PendingAuth, b
 	} else if err := putJSON(m, ctx, keyPending, list); err != nil {
 		return PendingAuth{}, false, err
 	}
-	first, err := m.backend.index.Claim(ctx, "state:"+storeKey(state), p.Created.Add(PendingLifetime))
+	first, err := m.Claim(ctx, "state", state, p.Created.Add(PendingLifetime))
 	if err != nil || !first {
 		return PendingAuth{}, false, err
 	}
@@ -299,7 +444,8 @@ func (m *Manager) livePending(ctx context.Context) []PendingAuth {
 	return slices.DeleteFunc(list, func(p PendingAuth) bool { return now.Sub(p.Created) > PendingLifetime })
 }
 
-// CSRFToken returns the session's anti-CSRF token, creating it if needed.
+// CSRFToken returns the session's anti-CSRF token, creating it if needed
+// (SignIn creates one, so a signed-in session has it already).
 func (m *Manager) CSRFToken(ctx context.Context) string {
 	if t := m.scs.GetString(ctx, keyCSRF); t != "" {
 		return t

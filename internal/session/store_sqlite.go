@@ -5,34 +5,100 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/alexedwards/scs/sqlite3store"
+	_ "modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
 )
 
-// errSessionGone is returned by a store's CommitCtx when a session that a
-// request loaded was deleted before the request saved it.
-var errSessionGone = errors.New("session: ended while the request ran")
+const sqliteSchema = `
+CREATE TABLE IF NOT EXISTS sessions (
+	token TEXT PRIMARY KEY,
+	data BLOB NOT NULL,
+	expiry REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_expiry_idx ON sessions(expiry);
+CREATE TABLE IF NOT EXISTS rp_session_index (
+	key TEXT PRIMARY KEY,
+	iss TEXT NOT NULL,
+	sub TEXT NOT NULL,
+	sid TEXT NOT NULL,
+	expiry INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rp_session_index_sid ON rp_session_index(iss, sid);
+CREATE INDEX IF NOT EXISTS rp_session_index_sub ON rp_session_index(iss, sub);
+CREATE INDEX IF NOT EXISTS rp_session_index_expiry ON rp_session_index(expiry);
+CREATE TABLE IF NOT EXISTS rp_once (
+	key TEXT PRIMARY KEY,
+	expiry INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rp_once_expiry ON rp_once(expiry);
+`
 
-type updateOnlyKey struct{}
-
-// withUpdateOnly marks a commit as the save of a session that existed when
-// the request loaded it.
-func withUpdateOnly(ctx context.Context) context.Context {
-	return context.WithValue(ctx, updateOnlyKey{}, true)
+// openSQLite opens dsn, creates the tables, and restricts the file (when
+// there is one) to its owner. maxConns 0 means no limit.
+func openSQLite(ctx context.Context, dsn, path string, maxConns int, cleanup time.Duration) (*backend, error) {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("%w: opening sqlite %s: %w", ErrStore, path, err)
+	}
+	if maxConns > 0 {
+		db.SetMaxOpenConns(maxConns)
+		db.SetMaxIdleConns(maxConns)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+	}
+	if _, err := db.ExecContext(ctx, sqliteSchema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%w: preparing sqlite %s: %w", ErrStore, path, err)
+	}
+	if path != "" {
+		// SQLite gives -wal and -shm the main file's mode; an existing
+		// database from an older rp may have them wider.
+		for _, f := range []string{path, path + "-wal", path + "-shm"} {
+			if err := os.Chmod(f, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+				db.Close()
+				return nil, fmt.Errorf("%w: restricting %s to its owner: %w", ErrStore, f, err)
+			}
+		}
+	}
+	st := sqlite3store.NewWithCleanupInterval(db, cleanup)
+	return &backend{
+		store: sqliteStore{SQLite3Store: st, db: db},
+		index: sqlIndex{db: db, sessions: "sessions", ready: func(context.Context) error { return nil }},
+		ping: func(ctx context.Context) error {
+			var n int
+			return db.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM sessions LIMIT 1)").Scan(&n)
+		},
+		close: func() error { st.StopCleanup(); return db.Close() },
+	}, nil
 }
 
-func updateOnly(ctx context.Context) bool {
-	v, _ := ctx.Value(updateOnlyKey{}).(bool)
-	return v
+// createPrivate makes sure the database file exists with mode 0600 before
+// SQLite opens it: sessions hold tokens, and SQLite creates its -wal and
+// -shm files with the main file's mode.
+func createPrivate(path string) error {
+	if strings.ContainsAny(path, "?#") {
+		return fmt.Errorf("session file path %q must not contain ? or #", path)
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("creating the directory of %s: %w", path, err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", path, err)
+	}
+	return f.Close()
 }
 
-// sqliteStore is scs's sqlite3store, plus one rule scs lacks: a request
-// may update the session it loaded but never bring it back. With an idle
-// timeout scs saves every session on every request; without this rule a
-// page request that loaded the session before a logout (or before a sign-in
-// renewed the token) and finished after it would write the ended session
-// back, and a copied cookie would work again.
+// sqliteStore is scs's sqlite3store, plus the update-only rule (see
+// withUpdateOnly). sqlite3store takes no context; a local file needs no
+// timeout.
 type sqliteStore struct {
 	*sqlite3store.SQLite3Store
 	db *sql.DB
@@ -41,22 +107,22 @@ type sqliteStore struct {
 // sqliteTime is how sqlite3store writes expiries, read with julianday().
 const sqliteTime = "2006-01-02T15:04:05.999"
 
-// CommitCtx saves a session; see sqliteStore.
+// FindCtx is sqlite3store's Find.
+func (s sqliteStore) FindCtx(_ context.Context, token string) ([]byte, bool, error) {
+	return s.SQLite3Store.Find(token)
+}
+
+// DeleteCtx is sqlite3store's Delete.
+func (s sqliteStore) DeleteCtx(_ context.Context, token string) error {
+	return s.SQLite3Store.Delete(token)
+}
+
+// CommitCtx saves a session; a loaded session is only updated.
 func (s sqliteStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
 	if !updateOnly(ctx) {
 		return s.SQLite3Store.Commit(token, b, expiry)
 	}
 	res, err := s.db.ExecContext(ctx, `UPDATE sessions SET data = ?, expiry = julianday(?) WHERE token = ?`,
 		b, expiry.UTC().Format(sqliteTime), token)
-	if err != nil {
-		return fmt.Errorf("updating the session: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("updating the session: %w", err)
-	}
-	if n == 0 {
-		return errSessionGone
-	}
-	return nil
+	return updated(res, err)
 }
