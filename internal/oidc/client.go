@@ -161,3 +161,6 @@ func (c *Client) exchangeContext(ctx context.Context) context.Context {
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, c.http)
 	return gooidc.ClientContext(ctx, c.http)
 }
+
+// Issuer is the configured issuer, exactly as tokens carry it.
+func (c *Client) Issuer() string { return c.s.Issuer }

@@ -34,7 +34,8 @@ type metadata struct {
 	doc        Discovery
 	provider   *gooidc.Provider
 	oauth2     oauth2.Config
-	verifier   *gooidc.IDTokenVerifier
+	verifier   *gooidc.IDTokenVerifier // ID and logout tokens
+	keys       *gooidc.RemoteKeySet    // the verifier's keys, for logout tokens without exp
 	endSession string
 	issParam   bool
 }
@@ -63,7 +64,7 @@ func (c *Client) discover(ctx context.Context) (*metadata, error) {
 	// rp hammer the provider's jwks_uri.
 	jwksClient := &http.Client{Transport: c.jwks, Timeout: c.s.Timeout, CheckRedirect: noRedirects}
 	keys := gooidc.NewRemoteKeySet(gooidc.ClientContext(context.Background(), jwksClient), doc.JWKSURI)
-	verifier := gooidc.NewVerifier(c.s.Issuer, keys, &gooidc.Config{
+	verifier := gooidc.NewVerifier(c.s.Issuer, verifiedKeySet{keys: keys}, &gooidc.Config{
 		ClientID:             c.s.ClientID,
 		SupportedSigningAlgs: []string{c.s.SigningAlg},
 		// exp is checked with the configured leeway for clock skew.
@@ -89,6 +90,7 @@ func (c *Client) discover(ctx context.Context) (*metadata, error) {
 			},
 		},
 		verifier:   verifier,
+		keys:       keys,
 		endSession: doc.EndSessionEndpoint,
 		issParam:   doc.IssParameterSupported,
 	}, nil

@@ -198,8 +198,20 @@ func (p *Provider) SignedIDToken(claims map[string]any) string {
 }
 
 func (p *Provider) sign(claims map[string]any, key *rsa.PrivateKey, kid, alg string) string {
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: key},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid))
+	return signJWT(claims, jose.SignatureAlgorithm(alg), key, kid, "JWT")
+}
+
+// signJWT signs claims as a compact JWS; key is an *rsa.PrivateKey, or
+// []byte for HS*. typ "" leaves the header out.
+func signJWT(claims map[string]any, alg jose.SignatureAlgorithm, key any, kid, typ string) string {
+	opts := &jose.SignerOptions{}
+	if kid != "" {
+		opts = opts.WithHeader("kid", kid)
+	}
+	if typ != "" {
+		opts = opts.WithType(jose.ContentType(typ))
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, opts)
 	if err != nil {
 		panic(fmt.Sprintf("testprovider: signer: %v", err))
 	}
