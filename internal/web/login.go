@@ -84,7 +84,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	err = s.sessions.SignIn(ctx, session.Login{
 		Issuer: id.Issuer, Subject: id.Subject, SID: id.SessionID, Claims: id.Claims,
 		IDToken: id.IDToken, AccessToken: id.AccessToken, RefreshToken: id.RefreshToken,
-		TokenExpiry: id.Expiry, SignedInAt: s.now(),
+		TokenExpiry: id.Expiry, SignedInAt: s.now(), Browser: describeBrowser(r.UserAgent()),
 	})
 	if err != nil {
 		s.fail(w, r, err)

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"net/http"
+	"strings"
 
 	"github.com/rp-project/rp/internal/origin"
 	"github.com/rp-project/rp/internal/session"
@@ -26,26 +27,61 @@ func (s *Server) handleLogoutConfirm(w http.ResponseWriter, r *http.Request) {
 // sites, checks the CSRF token, destroys the session in the store, then
 // sends the browser to the provider's end_session_endpoint.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	if !origin.Same(r, s.origin) {
-		s.log.Warn("logout from another origin refused", "origin", r.Header.Get("Origin"), "request_id", requestID(ctx))
-		s.renderError(w, r, http.StatusForbidden, problem{Title: "Logout refused",
-			Message: "This logout request came from another site and was refused. Use the Log out button on this site.", Retry: "/logout"})
+	if !s.sameOrigin(w, r, logoutForm) {
 		return
 	}
-	l, ok := s.sessions.Login(ctx)
+	l, ok := s.sessions.Login(r.Context())
 	if !ok {
 		http.Redirect(w, r, "/logged-out", http.StatusSeeOther)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil || !s.sessions.CheckCSRF(ctx, r.PostForm.Get("csrf_token")) {
-		s.log.Warn("logout with a missing or wrong CSRF token refused", "request_id", requestID(ctx))
-		s.renderError(w, r, http.StatusForbidden, problem{Title: "Logout refused",
-			Message: "The logout form had expired or was not sent from this site. Please use the Log out button again.", Retry: "/logout"})
+	if !s.formCSRF(w, r, logoutForm) {
 		return
 	}
+	s.logoutAtProvider(w, r, l)
+}
 
+// formGuard names a state-changing form on its refusal pages.
+type formGuard struct {
+	name   string // "logout"
+	button string // the button that sends it: "Log out"
+	retry  string // the page with the form
+}
+
+var logoutForm = formGuard{name: "logout", button: "Log out", retry: "/logout"}
+
+func (g formGuard) refused() string { return strings.ToUpper(g.name[:1]) + g.name[1:] + " refused" }
+
+// sameOrigin refuses a state-changing request from another site with a
+// page offering retry. It reports whether the request may go on.
+func (s *Server) sameOrigin(w http.ResponseWriter, r *http.Request, g formGuard) bool {
+	if origin.Same(r, s.origin) {
+		return true
+	}
+	s.log.Warn(g.name+" from another origin refused", "origin", r.Header.Get("Origin"), "request_id", requestID(r.Context()))
+	s.renderError(w, r, http.StatusForbidden, problem{Title: g.refused(), Retry: g.retry,
+		Message: "This " + g.name + " request came from another site and was refused. Use the " + g.button + " button on this site."})
+	return false
+}
+
+// formCSRF parses a bounded form and checks its CSRF token against the
+// session's, refusing with a page otherwise.
+func (s *Server) formCSRF(w http.ResponseWriter, r *http.Request, g formGuard) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err == nil && s.sessions.CheckCSRF(r.Context(), r.PostForm.Get("csrf_token")) {
+		return true
+	}
+	s.log.Warn(g.name+" with a missing or wrong CSRF token refused", "request_id", requestID(r.Context()))
+	s.renderError(w, r, http.StatusForbidden, problem{Title: g.refused(), Retry: g.retry,
+		Message: "The " + g.name + " form had expired or was not sent from this site. Please use the " + g.button + " button again."})
+	return false
+}
+
+// logoutAtProvider ends the current session (l's) in the store, then sends
+// the browser to the provider's end_session_endpoint, or to /logged-out
+// when the provider has none.
+func (s *Server) logoutAtProvider(w http.ResponseWriter, r *http.Request, l session.Login) {
+	ctx := r.Context()
 	if _, err := s.sessions.SignOut(ctx); err != nil {
 		s.fail(w, r, err)
 		return

@@ -17,7 +17,7 @@ import (
 // pages holds one parsed template set (layout + page) per page.
 type pages map[string]*template.Template
 
-var pageNames = []string{"home", "profile", "logout", "logged_out", "error"}
+var pageNames = []string{"home", "profile", "logout", "logged_out", "error", "sessions", "frontchannel"}
 
 func parsePages() (pages, error) {
 	p := make(pages, len(pageNames))

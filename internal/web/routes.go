@@ -15,6 +15,13 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /logout", page(http.HandlerFunc(s.handleLogoutConfirm)))
 	mux.Handle("POST /logout", page(http.HandlerFunc(s.handleLogout)))
 	mux.Handle("GET /logged-out", page(http.HandlerFunc(s.handleLoggedOut)))
+	mux.Handle("GET /sessions", page(http.HandlerFunc(s.handleSessions)))
+	mux.Handle("POST /sessions/end", page(http.HandlerFunc(s.handleSessionsEnd)))
+
+	// Logouts started at the provider: no browser session of their own.
+	mux.HandleFunc("POST /backchannel-logout", s.handleBackchannelLogout)
+	mux.HandleFunc("/backchannel-logout", s.handleBackchannelMethod)
+	mux.HandleFunc("GET /frontchannel-logout", s.handleFrontchannelLogout)
 
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)

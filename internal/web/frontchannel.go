@@ -1,0 +1,69 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// handleFrontchannelLogout serves GET /frontchannel-logout?iss=..&sid=..,
+// Front-Channel Logout 1.0. The provider loads it in a hidden iframe of its
+// logout page, where browsers often send no cookie, so the sessions are
+// found by iss and sid in the index. Both are required and iss must be the
+// issuer: without them any site could frame the URL and sign its visitors
+// out. The page may be framed by the provider's origins only.
+func (s *Server) handleFrontchannelLogout(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	h := w.Header()
+	h.Set("Content-Security-Policy", s.frameableCSP())
+	h.Del("X-Frame-Options") // frame-ancestors says who may frame it
+	h.Set("Cache-Control", "no-store")
+
+	q := r.URL.Query()
+	iss, sid := q["iss"], q["sid"]
+	if len(iss) != 1 || len(sid) != 1 || iss[0] == "" || sid[0] == "" {
+		s.log.Warn("front-channel logout without exactly one iss and sid; nothing done", "request_id", requestID(ctx))
+		s.renderError(w, r, http.StatusBadRequest, problem{Title: "Logout request incomplete",
+			Message: "This front-channel logout request did not name the identity provider and its session (iss and sid), so nothing was done."})
+		return
+	}
+	if iss[0] != s.oidc.Issuer() {
+		s.log.Warn("front-channel logout for another issuer; nothing done", "request_id", requestID(ctx))
+		s.renderError(w, r, http.StatusBadRequest, problem{Title: "Logout request refused",
+			Message: "This front-channel logout request names another identity provider, so nothing was done."})
+		return
+	}
+	n, err := s.sessions.EndSessions(ctx, iss[0], "", sid[0])
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("front-channel logout", "ended", n, "request_id", requestID(ctx))
+	s.render(w, r, http.StatusOK, "frontchannel", pageData{RequestID: requestID(ctx)})
+}
+
+// frameableCSP is rp's policy with frame-ancestors naming the provider's
+// origins: the issuer's and, when it differs, the end-session endpoint's.
+func (s *Server) frameableCSP() string {
+	origins := []string{}
+	add := func(raw string) {
+		if u, err := url.Parse(raw); err == nil && u.Host != "" && (u.Scheme == "https" || u.Scheme == "http") {
+			o := u.Scheme + "://" + u.Host
+			for _, have := range origins {
+				if have == o {
+					return
+				}
+			}
+			origins = append(origins, o)
+		}
+	}
+	add(s.oidc.Issuer())
+	if md, err := s.oidc.Metadata(); err == nil {
+		add(md.EndSessionEndpoint)
+	}
+	ancestors := "'none'"
+	if len(origins) > 0 {
+		ancestors = strings.Join(origins, " ")
+	}
+	return strings.Replace(s.contentSecurityPolicy(), "frame-ancestors 'none'", "frame-ancestors "+ancestors, 1)
+}

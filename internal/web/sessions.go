@@ -1,0 +1,96 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+)
+
+var sessionsForm = formGuard{name: "sign-out", button: "Sign out", retry: "/sessions"}
+
+type sessionRow struct {
+	ID       string
+	Browser  string
+	SignedIn string
+	LastSeen string
+	Current  bool
+}
+
+// handleSessions serves GET /sessions: the signed-in user's rp sessions,
+// on every instance, with a button to sign each out and one for all.
+func (s *Server) handleSessions(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if _, ok := s.requireLogin(w, r); !ok {
+		return
+	}
+	list, err := s.sessions.Sessions(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	now := s.now()
+	rows := make([]sessionRow, len(list))
+	for i, si := range list {
+		rows[i] = sessionRow{ID: si.ID, Browser: si.Browser, Current: si.Current,
+			SignedIn: si.SignedInAt.UTC().Format(time.RFC1123), LastSeen: ago(now, si.LastSeen)}
+		if rows[i].Browser == "" {
+			rows[i].Browser = "Unknown browser"
+		}
+	}
+	d := s.data(ctx, rows)
+	d.CSRF = s.sessions.CSRFToken(ctx)
+	s.render(w, r, http.StatusOK, "sessions", d)
+}
+
+// handleSessionsEnd serves POST /sessions/end (CSRF token, same origin):
+// session=ID ends that one of the user's other sessions; all=1 ends every
+// rp session of the user, then logs the current one out at the provider.
+// Only sessions of the signed-in user (same issuer and subject) are ever
+// touched.
+func (s *Server) handleSessionsEnd(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if !s.sameOrigin(w, r, sessionsForm) {
+		return
+	}
+	l, ok := s.sessions.Login(ctx)
+	if !ok {
+		http.Redirect(w, r, "/login?return_to=%2Fsessions", http.StatusSeeOther)
+		return
+	}
+	if !s.formCSRF(w, r, sessionsForm) {
+		return
+	}
+	if r.PostForm.Get("all") != "" {
+		n, err := s.sessions.EndSessions(ctx, l.Issuer, l.Subject, "")
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.log.Info("signed out everywhere", "sub", l.Subject, "ended", n, "request_id", requestID(ctx))
+		s.logoutAtProvider(w, r, l)
+		return
+	}
+	ended, err := s.sessions.EndSession(ctx, r.PostForm.Get("session"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("signed out one session", "sub", l.Subject, "ended", ended, "request_id", requestID(ctx))
+	http.Redirect(w, r, "/sessions", http.StatusSeeOther)
+}
+
+// ago says how long before now t was, roughly.
+func ago(now, t time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case t.IsZero():
+		return "unknown"
+	case d < 2*time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%d minutes ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d hours ago", int(d.Hours()))
+	}
+	return t.UTC().Format(time.RFC1123)
+}
