@@ -1,7 +1,9 @@
 // Package deploy checks the demo deployment — Dockerfile, docker-compose.yml
-// and the Keycloak realm it imports — against itself and against rp's own
-// settings validation, without Docker: `docker compose up` must give a
-// working sign-in and logout round trip at the first try.
+// with and without its profile ha, the Keycloak realm it imports and the ha
+// load balancer's nginx.conf — against itself and against rp's own settings
+// validation, without Docker: `docker compose up` and `docker compose
+// --profile ha up` must give a working sign-in and logout round trip at the
+// first try.
 package deploy
 
 import (
@@ -11,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -39,66 +42,107 @@ const (
 	dockerfileName = "Dockerfile"
 
 	keycloakService = "keycloak"
-	rpService       = "rp"
+	rpService       = "rp" // the single rp of the default profile
+
+	haProfile    = "ha"
+	redisService = "redis"
+	lbService    = "rp-lb"
 
 	keycloakImageRepo = "quay.io/keycloak/keycloak"
 	keycloakHTTPPort  = 8080 // Keycloak's HTTP port inside its container (dev mode)
 	keycloakMgmtPort  = 9000 // Keycloak's management port: /health/*
 	keycloakImportDir = "/opt/keycloak/data/import/"
+
+	redisDefaultPort = "6379"  // the redis image's port unless --port says otherwise
+	redisDefaultDir  = "/data" // the redis image's working directory, where the append-only file goes
+	nginxConfTarget  = "/etc/nginx/nginx.conf"
+)
+
+var (
+	// defaultServices is what `docker compose up` starts.
+	defaultServices = []string{keycloakService, rpService}
+	// haInstances are the rp instances of profile ha, behind lbService.
+	haInstances = []string{"rp-a", "rp-b"}
+	// haServices is what `docker compose --profile ha up` adds.
+	haServices = []string{redisService, "rp-a", "rp-b", lbService}
+	// rpServices is every service running rp, in every profile.
+	rpServices = []string{rpService, "rp-a", "rp-b"}
 )
 
 // stack is everything the checks look at, loaded once per test.
 type stack struct {
-	project    *types.Project
+	project    *types.Project // profile ha enabled: every service
+	base       *types.Project // no profile enabled: what `docker compose up` starts
 	keycloak   types.ServiceConfig
-	rp         types.ServiceConfig
 	kcEnv      map[string]string
-	rpEnv      map[string]string // as rp's container sees it: Dockerfile ENV, then compose environment
+	rps        []*rpSvc // the services of rpServices, in that order
+	rp         *rpSvc   // rpService
+	lb         *balancer
+	lbErr      error // why lb is nil
 	dockerfile dockerfile
 	realmPath  string
 	realmRaw   []byte
 	realm      realmRep
-	secretPath string // host path of the file behind RP_CLIENT_SECRET_FILE
-	secret     string // its content as rp reads it
+}
+
+// rpSvc is one compose service running rp.
+type rpSvc struct {
+	name       string
+	svc        types.ServiceConfig
+	env        map[string]string // as rp's container sees it: Dockerfile ENV, then compose environment
+	secretPath string            // host path of the file behind RP_CLIENT_SECRET_FILE
+	secret     string            // its content as rp reads it
 	cfg        config.Config
 	cfgErr     error
 }
 
-func loadStack(t *testing.T) *stack {
+func loadProject(t *testing.T, profiles ...string) *types.Project {
 	t.Helper()
-	s := &stack{}
-
 	opts, err := cli.NewProjectOptions([]string{filepath.Join(repoRoot, composeFile)},
-		cli.WithWorkingDirectory(repoRoot))
+		cli.WithWorkingDirectory(repoRoot), cli.WithProfiles(profiles))
 	if err != nil {
 		t.Fatalf("compose options: %v", err)
 	}
-	s.project, err = opts.LoadProject(context.Background())
+	p, err := opts.LoadProject(context.Background())
 	if err != nil {
-		t.Fatalf("loading %s with compose-go: %v", composeFile, err)
+		t.Fatalf("loading %s with compose-go (profiles %q): %v", composeFile, profiles, err)
+	}
+	return p
+}
+
+func loadStack(t *testing.T) *stack {
+	t.Helper()
+	s := &stack{
+		project: loadProject(t, haProfile),
+		base:    loadProject(t),
 	}
 	var ok bool
 	if s.keycloak, ok = s.project.Services[keycloakService]; !ok {
 		t.Fatalf("%s has no service %q", composeFile, keycloakService)
 	}
-	if s.rp, ok = s.project.Services[rpService]; !ok {
-		t.Fatalf("%s has no service %q", composeFile, rpService)
-	}
 	s.kcEnv = envMap(s.keycloak.Environment)
 
+	var err error
 	s.dockerfile, err = parseDockerfile(filepath.Join(repoRoot, dockerfileName))
 	if err != nil {
 		t.Fatalf("reading %s: %v", dockerfileName, err)
 	}
-	s.rpEnv = map[string]string{}
+	imageEnv := map[string]string{}
 	if final, ok := s.dockerfile.final(); ok {
-		for k, v := range final.env() {
-			s.rpEnv[k] = v
+		imageEnv = final.env()
+	}
+	for _, name := range rpServices {
+		svc, ok := s.project.Services[name]
+		if !ok {
+			t.Fatalf("%s has no service %q (with profile %s)", composeFile, name, haProfile)
 		}
+		r, err := loadRP(s.project, svc, imageEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.rps = append(s.rps, r)
 	}
-	for k, v := range envMap(s.rp.Environment) {
-		s.rpEnv[k] = v
-	}
+	s.rp = s.rps[0]
 
 	s.realmPath, err = realmFile(s.project, s.keycloak)
 	if err != nil {
@@ -112,31 +156,67 @@ func loadStack(t *testing.T) *stack {
 		t.Fatalf("%s is not a realm representation: %v", s.realmPath, err)
 	}
 
-	s.secretPath, err = secretHostPath(s.project, s.rp, s.rpEnv["RP_CLIENT_SECRET_FILE"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(s.secretPath)
-	if err != nil {
-		t.Fatalf("reading the client secret file: %v", err)
-	}
-	s.secret = strings.TrimRight(string(b), "\r\n") // as config.Load reads it
-
-	// rp's own validation, with the environment its container gets; the
-	// secret file is the host file compose mounts at RP_CLIENT_SECRET_FILE.
-	env := make(map[string]string, len(s.rpEnv))
-	for k, v := range s.rpEnv {
-		env[k] = v
-	}
-	env["RP_CLIENT_SECRET_FILE"] = s.secretPath
-	s.cfg, s.cfgErr = config.Load(nil, func(k string) string { return env[k] }, io.Discard)
+	s.lb, s.lbErr = loadBalancer(s.project, lbService)
 	return s
+}
+
+// loadRP reads what rp in svc's container gets, and runs rp's own
+// validation on it.
+func loadRP(p *types.Project, svc types.ServiceConfig, imageEnv map[string]string) (*rpSvc, error) {
+	r := &rpSvc{name: svc.Name, svc: svc, env: maps.Clone(imageEnv)}
+	maps.Copy(r.env, envMap(svc.Environment))
+
+	// Secret files are the host files compose mounts at RP_*_FILE.
+	env := maps.Clone(r.env)
+	for k, v := range r.env {
+		if strings.HasPrefix(k, "RP_") && strings.HasSuffix(k, "_FILE") {
+			host, err := secretHostPath(p, svc, k, v)
+			if err != nil {
+				return nil, err
+			}
+			env[k] = host
+		}
+	}
+	var err error
+	if r.secretPath, err = secretHostPath(p, svc, "RP_CLIENT_SECRET_FILE", r.env["RP_CLIENT_SECRET_FILE"]); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(r.secretPath)
+	if err != nil {
+		return nil, fmt.Errorf("service %s: reading the client secret file: %v", svc.Name, err)
+	}
+	r.secret = strings.TrimRight(string(b), "\r\n") // as config.Load reads it
+
+	r.cfg, r.cfgErr = config.Load(nil, func(k string) string { return env[k] }, io.Discard)
+	return r, nil
+}
+
+func (s *stack) rpByName(name string) *rpSvc {
+	for _, r := range s.rps {
+		if r.name == name {
+			return r
+		}
+	}
+	panic("no rp service " + name) // rpServices and haInstances disagree
 }
 
 // check is one named assertion of a table; it returns what is wrong.
 type check struct {
 	name string
 	fn   func(s *stack) error
+}
+
+// eachRP makes a check of one rp service a check of every one.
+func eachRP(fn func(s *stack, r *rpSvc) error) func(s *stack) error {
+	return func(s *stack) error {
+		var errs []error
+		for _, r := range s.rps {
+			if err := fn(s, r); err != nil {
+				errs = append(errs, fmt.Errorf("service %s: %w", r.name, err))
+			}
+		}
+		return errors.Join(errs...)
+	}
 }
 
 func runChecks(t *testing.T, checks []check) {
@@ -153,8 +233,12 @@ func runChecks(t *testing.T, checks []check) {
 
 func TestRPConfigPassesValidation(t *testing.T) {
 	s := loadStack(t)
-	if s.cfgErr != nil {
-		t.Fatalf("config.Load with rp's compose environment: %v", s.cfgErr)
+	for _, r := range s.rps {
+		t.Run(r.name, func(t *testing.T) {
+			if r.cfgErr != nil {
+				t.Fatalf("config.Load with %s's compose environment: %v", r.name, r.cfgErr)
+			}
+		})
 	}
 }
 
@@ -167,6 +251,32 @@ func TestCompose(t *testing.T) {
 			}
 			if !regexp.MustCompile(`^26\.\d+\.\d+(-\d+)?$`).MatchString(tag) {
 				return fmt.Errorf("image %q: want a full 26.x.y tag (no latest, no floating 26 or 26.x), digest %q", s.keycloak.Image, digest)
+			}
+			return nil
+		}},
+		{"every image is pinned", func(s *stack) error {
+			var errs []error
+			for _, svc := range s.project.Services {
+				if svc.Build != nil {
+					continue
+				}
+				_, tag, digest := splitImage(svc.Image)
+				if digest == "" && !pinnedTag.MatchString(tag) {
+					errs = append(errs, fmt.Errorf("service %s: image %q, want a version tag with at least major.minor (never latest, never none)", svc.Name, svc.Image))
+				}
+			}
+			return errors.Join(errs...)
+		}},
+		{"the rp services are rp, rp-a and rp-b", func(s *stack) error {
+			var got []string
+			for _, svc := range s.project.Services {
+				if _, env := svc.Environment["RP_CLIENT_ID"]; svc.Build != nil || env {
+					got = append(got, svc.Name)
+				}
+			}
+			slices.Sort(got)
+			if want := slices.Sorted(slices.Values(rpServices)); !slices.Equal(got, want) {
+				return fmt.Errorf("services built from the repository or setting RP_CLIENT_ID: %q, the checks know %q", got, want)
 			}
 			return nil
 		}},
@@ -215,112 +325,172 @@ func TestCompose(t *testing.T) {
 		{"keycloak port 8080 is published on 8080", func(s *stack) error {
 			return wantPort(s.keycloak, keycloakHTTPPort, "8080")
 		}},
-		{"KC_HOSTNAME is the origin of RP_ISSUER", func(s *stack) error {
+		{"KC_HOSTNAME is the origin of RP_ISSUER", eachRP(func(s *stack, r *rpSvc) error {
 			h, err := url.Parse(s.kcEnv["KC_HOSTNAME"])
 			if err != nil || h.Scheme == "" || h.Host == "" {
 				return fmt.Errorf("KC_HOSTNAME=%q: want a full URL (hostname v2 with KC_HOSTNAME_BACKCHANNEL_DYNAMIC needs one)", s.kcEnv["KC_HOSTNAME"])
 			}
-			iss, err := url.Parse(s.rpEnv["RP_ISSUER"])
+			iss, err := url.Parse(r.env["RP_ISSUER"])
 			if err != nil {
 				return fmt.Errorf("RP_ISSUER: %v", err)
 			}
 			if got, want := h.Scheme+"://"+h.Host+strings.TrimSuffix(h.Path, "/"), iss.Scheme+"://"+iss.Host; got != want {
-				return fmt.Errorf("KC_HOSTNAME=%q, but RP_ISSUER %q has origin %q", s.kcEnv["KC_HOSTNAME"], s.rpEnv["RP_ISSUER"], want)
+				return fmt.Errorf("KC_HOSTNAME=%q, but RP_ISSUER %q has origin %q", s.kcEnv["KC_HOSTNAME"], r.env["RP_ISSUER"], want)
 			}
 			// Browsers reach that origin through the published port.
 			if err := wantPort(s.keycloak, keycloakHTTPPort, portOf(h)); err != nil {
 				return fmt.Errorf("KC_HOSTNAME %q: %v", h, err)
 			}
 			return nil
-		}},
+		})},
 		{"back-channel URLs are dynamic", func(s *stack) error {
 			if v := s.kcEnv["KC_HOSTNAME_BACKCHANNEL_DYNAMIC"]; v != "true" {
 				return fmt.Errorf("KC_HOSTNAME_BACKCHANNEL_DYNAMIC=%q, want true (rp calls Keycloak as %s)", v, keycloakService)
 			}
 			return nil
 		}},
-		{"RP_DISCOVERY_URL reaches the keycloak service", func(s *stack) error {
-			d, err := url.Parse(s.rpEnv["RP_DISCOVERY_URL"])
+		{"RP_DISCOVERY_URL reaches the keycloak service", eachRP(func(s *stack, r *rpSvc) error {
+			d, err := url.Parse(r.env["RP_DISCOVERY_URL"])
 			if err != nil {
 				return fmt.Errorf("RP_DISCOVERY_URL: %v", err)
 			}
 			if d.Hostname() != keycloakService || portOf(d) != strconv.Itoa(keycloakHTTPPort) {
 				return fmt.Errorf("RP_DISCOVERY_URL=%q: want host %s:%d inside the compose network", d, keycloakService, keycloakHTTPPort)
 			}
-			iss, _ := url.Parse(s.rpEnv["RP_ISSUER"])
+			if !sharesNetwork(s.keycloak, r.svc) {
+				return fmt.Errorf("no network in common with %s", keycloakService)
+			}
+			iss, _ := url.Parse(r.env["RP_ISSUER"])
 			if iss == nil || d.Path != iss.Path {
 				return fmt.Errorf("RP_DISCOVERY_URL path %q differs from RP_ISSUER's", d.Path)
 			}
 			return nil
-		}},
-		{"rp is built from the Dockerfile", func(s *stack) error {
-			if s.rp.Build == nil || filepath.Clean(s.rp.Build.Context) != filepath.Clean(s.project.WorkingDir) {
-				return fmt.Errorf("build: %+v, want the repository root", s.rp.Build)
+		})},
+		{"rp is built from the Dockerfile", eachRP(func(s *stack, r *rpSvc) error {
+			if r.svc.Build == nil || filepath.Clean(r.svc.Build.Context) != filepath.Clean(s.project.WorkingDir) {
+				return fmt.Errorf("build: %+v, want the repository root", r.svc.Build)
 			}
 			return nil
-		}},
-		{"rp waits for keycloak to be healthy", func(s *stack) error {
-			dep, ok := s.rp.DependsOn[keycloakService]
+		})},
+		{"rp waits for keycloak to be healthy", eachRP(func(s *stack, r *rpSvc) error {
+			dep, ok := r.svc.DependsOn[keycloakService]
 			if !ok || dep.Condition != types.ServiceConditionHealthy {
-				return fmt.Errorf("depends_on: %+v, want keycloak: condition: service_healthy", s.rp.DependsOn)
+				return fmt.Errorf("depends_on: %+v, want keycloak: condition: service_healthy", r.svc.DependsOn)
 			}
 			return nil
-		}},
-		{"rp has a health check by its own binary (the image has no shell)", func(s *stack) error {
-			hc := s.rp.HealthCheck
+		})},
+		{"rp has a health check by its own binary (the image has no shell)", eachRP(func(s *stack, r *rpSvc) error {
+			hc := r.svc.HealthCheck
 			if hc == nil || hc.Disable || strings.Join(hc.Test, " ") != "CMD /rp healthcheck" {
 				return fmt.Errorf("health check %+v, want [CMD /rp healthcheck]", hc)
 			}
 			return nil
-		}},
-		{"rp restarts unless stopped", func(s *stack) error {
-			if s.rp.Restart != types.RestartPolicyUnlessStopped {
-				return fmt.Errorf("restart: %q", s.rp.Restart)
+		})},
+		{"rp restarts unless stopped", eachRP(func(s *stack, r *rpSvc) error {
+			if r.svc.Restart != types.RestartPolicyUnlessStopped {
+				return fmt.Errorf("restart: %q", r.svc.Restart)
 			}
 			return nil
-		}},
-		{"rp listens on RP_ADDR and is published on RP_BASE_URL's port", func(s *stack) error {
-			_, port, err := net.SplitHostPort(s.cfg.Addr)
+		})},
+		{"rp listens on RP_ADDR and is reached on RP_BASE_URL's port", eachRP(func(s *stack, r *rpSvc) error {
+			_, port, err := net.SplitHostPort(r.cfg.Addr)
 			if err != nil {
-				return fmt.Errorf("RP_ADDR %q: %v", s.cfg.Addr, err)
+				return fmt.Errorf("RP_ADDR %q: %v", r.cfg.Addr, err)
 			}
 			n, err := strconv.Atoi(port)
 			if err != nil {
-				return fmt.Errorf("RP_ADDR %q: %v", s.cfg.Addr, err)
+				return fmt.Errorf("RP_ADDR %q: %v", r.cfg.Addr, err)
 			}
-			base, err := url.Parse(s.rpEnv["RP_BASE_URL"])
+			base, err := url.Parse(r.env["RP_BASE_URL"])
 			if err != nil {
 				return fmt.Errorf("RP_BASE_URL: %v", err)
 			}
-			return wantPort(s.rp, n, portOf(base))
-		}},
-		{"rp takes its client secret from a compose secret", func(s *stack) error {
-			if _, set := s.rpEnv["RP_CLIENT_SECRET"]; set {
+			if len(r.svc.Ports) == 0 && s.lbErr != nil {
+				return fmt.Errorf("publishes no port, and the load balancer: %v", s.lbErr)
+			}
+			if s.lb != nil && s.lb.proxiesTo(r.name, port) {
+				// Behind the balancer: browsers reach the balancer only.
+				if len(r.svc.Ports) > 0 {
+					return fmt.Errorf("is behind %s but publishes %v: every browser must come through the balancer", s.lb.svc.Name, r.svc.Ports)
+				}
+				return wantPort(s.lb.svc, s.lb.listen, portOf(base))
+			}
+			return wantPort(r.svc, n, portOf(base))
+		})},
+		{"rp takes its client secret from a compose secret", eachRP(func(s *stack, r *rpSvc) error {
+			if _, set := r.env["RP_CLIENT_SECRET"]; set {
 				return errors.New("RP_CLIENT_SECRET is set in the environment; use RP_CLIENT_SECRET_FILE and a compose secret")
 			}
-			if s.secret == "" {
-				return fmt.Errorf("%s is empty", s.secretPath)
+			if r.secret == "" {
+				return fmt.Errorf("%s is empty", r.secretPath)
 			}
 			return nil
-		}},
-		{"rp's SQLite sessions live in a named volume", func(s *stack) error {
-			store := s.rpEnv["RP_SESSION_STORE"]
-			file, ok := strings.CutPrefix(store, "sqlite:")
-			if !ok {
-				return fmt.Errorf("RP_SESSION_STORE=%q, want sqlite:PATH", store)
-			}
-			dir := path.Dir(file)
-			for _, v := range s.rp.Volumes {
-				if v.Type == types.VolumeTypeVolume && v.Target == dir {
-					if _, ok := s.project.Volumes[v.Source]; !ok {
-						return fmt.Errorf("volume %q is not declared at the top level", v.Source)
-					}
-					return nil
+		})},
+		{"rp's sessions survive a restart", eachRP(func(s *stack, r *rpSvc) error {
+			store := r.env["RP_SESSION_STORE"]
+			switch {
+			case strings.HasPrefix(store, "sqlite:"):
+				// SQLite sessions live in a named volume.
+				file := strings.TrimPrefix(store, "sqlite:")
+				dir := path.Dir(file)
+				if namedVolumeAt(s.project, r.svc, dir) == "" {
+					return fmt.Errorf("no named volume (declared at the top level) is mounted at %s for %s", dir, store)
 				}
+				return nil
+			case strings.HasPrefix(store, "redis://"), strings.HasPrefix(store, "rediss://"):
+				return s.checkRedisStore(r, store)
+			default:
+				return fmt.Errorf("RP_SESSION_STORE=%q, want sqlite:PATH in a named volume or redis:// to a compose service", store)
 			}
-			return fmt.Errorf("no named volume is mounted at %s for %s", dir, store)
-		}},
+		})},
 	})
+}
+
+// pinnedTag is an image tag naming at least a minor version: 7.4-alpine,
+// 1.28.0, 26.4.1. Not latest, not a bare major.
+var pinnedTag = regexp.MustCompile(`^v?\d+\.\d+(\.\d+)*(-[a-z0-9.]+)*$`)
+
+// checkRedisStore checks rp's redis:// store against the compose service it names.
+func (s *stack) checkRedisStore(r *rpSvc, store string) error {
+	u, err := url.Parse(store)
+	if err != nil {
+		return fmt.Errorf("RP_SESSION_STORE: %v", err)
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = redisDefaultPort
+	}
+	svc, ok := s.project.Services[host]
+	if !ok {
+		return fmt.Errorf("RP_SESSION_STORE %q: host %q is not a compose service", u.Redacted(), host)
+	}
+	if repo, _, _ := splitImage(svc.Image); repo != "redis" && repo != "docker.io/library/redis" {
+		return fmt.Errorf("RP_SESSION_STORE %q: service %s runs %q, not the official redis image", u.Redacted(), host, svc.Image)
+	}
+	want := redisDefaultPort
+	if p := argAfter(svc.Command, "--port"); p != "" {
+		want = p
+	}
+	if port != want {
+		return fmt.Errorf("RP_SESSION_STORE %q: port %s, but %s listens on %s", u.Redacted(), port, host, want)
+	}
+	if !enabledWith(svc, r.svc) {
+		return fmt.Errorf("RP_SESSION_STORE %q: service %s (profiles %q) is not started with %s (profiles %q)", u.Redacted(), host, svc.Profiles, r.name, r.svc.Profiles)
+	}
+	if !sharesNetwork(svc, r.svc) {
+		return fmt.Errorf("no network in common with %s", host)
+	}
+	if dep, ok := r.svc.DependsOn[host]; !ok || dep.Condition != types.ServiceConditionHealthy {
+		return fmt.Errorf("depends_on: %+v, want %s: condition: service_healthy", r.svc.DependsOn, host)
+	}
+	dir := redisDefaultDir
+	if d := argAfter(svc.Command, "--dir"); d != "" {
+		dir = d
+	}
+	if argAfter(svc.Command, "--appendonly") != "yes" || namedVolumeAt(s.project, svc, dir) == "" {
+		return fmt.Errorf("service %s: want --appendonly yes and a named volume at %s, or its sessions end with its container", host, dir)
+	}
+	return nil
 }
 
 func TestRealm(t *testing.T) {
@@ -331,11 +501,11 @@ func TestRealm(t *testing.T) {
 			// ignored by the import.
 			return errors.Join(keyCaseMismatches(s.realmRaw, reflect.TypeFor[realmRep](), "realm")...)
 		}},
-		{"realm is the one in RP_ISSUER and enabled", func(s *stack) error {
+		{"realm is the one in RP_ISSUER and enabled", eachRP(func(s *stack, r *rpSvc) error {
 			if !s.realm.Enabled {
 				return fmt.Errorf("realm %q is not enabled", s.realm.Realm)
 			}
-			iss, err := url.Parse(s.rpEnv["RP_ISSUER"])
+			iss, err := url.Parse(r.env["RP_ISSUER"])
 			if err != nil {
 				return err
 			}
@@ -343,13 +513,51 @@ func TestRealm(t *testing.T) {
 				return fmt.Errorf("RP_ISSUER path %q, want %q for realm %q", iss.Path, want, s.realm.Realm)
 			}
 			return nil
-		}},
-		{"client id is RP_CLIENT_ID", func(s *stack) error {
-			_, err := s.client()
+		})},
+		{"client id is RP_CLIENT_ID", eachRP(func(s *stack, r *rpSvc) error {
+			_, err := s.client(r)
 			return err
+		})},
+		{"every client of the realm is some rp service's", func(s *stack) error {
+			for _, c := range s.realm.Clients {
+				if !slices.ContainsFunc(s.rps, func(r *rpSvc) bool { return r.env["RP_CLIENT_ID"] == c.ClientID }) {
+					return fmt.Errorf("client %q: no service has RP_CLIENT_ID=%s", c.ClientID, c.ClientID)
+				}
+			}
+			return nil
 		}},
-		{"client is confidential with the compose secret", func(s *stack) error {
-			c, err := s.client()
+		{"rp services of one client share its address, secret and sessions", func(s *stack) error {
+			byClient := map[string][]*rpSvc{}
+			for _, r := range s.rps {
+				id := r.env["RP_CLIENT_ID"]
+				byClient[id] = append(byClient[id], r)
+			}
+			var errs []error
+			for id, rs := range byClient {
+				if len(rs) < 2 {
+					continue
+				}
+				first := rs[0]
+				for _, r := range rs[1:] {
+					for _, k := range []string{"RP_BASE_URL", "RP_SESSION_STORE"} {
+						if r.env[k] != first.env[k] {
+							errs = append(errs, fmt.Errorf("client %q: %s has %s=%q, %s has %q", id, first.name, k, first.env[k], r.name, r.env[k]))
+						}
+					}
+					if r.secret != first.secret {
+						errs = append(errs, fmt.Errorf("client %q: %s and %s read different secrets", id, first.name, r.name))
+					}
+				}
+				// A session started on one instance is ended by a logout
+				// token delivered to another: one store for all.
+				if store := first.env["RP_SESSION_STORE"]; !slices.ContainsFunc([]string{"redis://", "rediss://", "postgres://", "postgresql://"}, func(p string) bool { return strings.HasPrefix(store, p) }) {
+					errs = append(errs, fmt.Errorf("client %q is used by %d services, but RP_SESSION_STORE=%q is not a shared store", id, len(rs), store))
+				}
+			}
+			return errors.Join(errs...)
+		}},
+		{"client is confidential with the compose secret", eachRP(func(s *stack, r *rpSvc) error {
+			c, err := s.client(r)
 			if err != nil {
 				return err
 			}
@@ -363,14 +571,14 @@ func TestRealm(t *testing.T) {
 			case c.BearerOnly:
 				return errors.New("bearerOnly is true")
 			case c.ClientAuthenticatorType != "client-secret":
-				return fmt.Errorf("clientAuthenticatorType %q, want client-secret (rp uses %s)", c.ClientAuthenticatorType, s.cfg.TokenAuthMethod)
-			case c.Secret != s.secret:
-				return fmt.Errorf("client secret differs from the content of %s", s.secretPath)
+				return fmt.Errorf("clientAuthenticatorType %q, want client-secret (rp uses %s)", c.ClientAuthenticatorType, r.cfg.TokenAuthMethod)
+			case c.Secret != r.secret:
+				return fmt.Errorf("client secret differs from the content of %s", r.secretPath)
 			}
 			return nil
-		}},
-		{"only the code flow is on", func(s *stack) error {
-			c, err := s.client()
+		})},
+		{"only the code flow is on", eachRP(func(s *stack, r *rpSvc) error {
+			c, err := s.client(r)
 			if err != nil {
 				return err
 			}
@@ -393,33 +601,33 @@ func TestRealm(t *testing.T) {
 				return fmt.Errorf("pkce.code.challenge.method=%q, want S256", m)
 			}
 			return nil
-		}},
-		{"redirect URI is RP_BASE_URL/callback", func(s *stack) error {
-			c, err := s.client()
+		})},
+		{"redirect URI is RP_BASE_URL/callback", eachRP(func(s *stack, r *rpSvc) error {
+			c, err := s.client(r)
 			if err != nil {
 				return err
 			}
-			if want := s.cfg.RedirectURL(); !slices.Equal(c.RedirectURIs, []string{want}) {
+			if want := r.cfg.RedirectURL(); !slices.Equal(c.RedirectURIs, []string{want}) {
 				return fmt.Errorf("redirectUris %q, want exactly [%q]", c.RedirectURIs, want)
 			}
-			if want := s.rpEnv["RP_BASE_URL"] + "/callback"; s.cfg.RedirectURL() != want {
-				return fmt.Errorf("rp's redirect URL %q, want %q", s.cfg.RedirectURL(), want)
+			if want := r.env["RP_BASE_URL"] + "/callback"; r.cfg.RedirectURL() != want {
+				return fmt.Errorf("rp's redirect URL %q, want %q", r.cfg.RedirectURL(), want)
 			}
 			return nil
-		}},
-		{"post-logout redirect URIs contain RP_BASE_URL/logged-out", func(s *stack) error {
-			c, err := s.client()
+		})},
+		{"post-logout redirect URIs contain RP_BASE_URL/logged-out", eachRP(func(s *stack, r *rpSvc) error {
+			c, err := s.client(r)
 			if err != nil {
 				return err
 			}
 			uris := strings.Split(c.Attributes["post.logout.redirect.uris"], "##")
-			if want := s.rpEnv["RP_BASE_URL"] + "/logged-out"; !slices.Contains(uris, want) || want != s.cfg.PostLogoutRedirectURL() {
+			if want := r.env["RP_BASE_URL"] + "/logged-out"; !slices.Contains(uris, want) || want != r.cfg.PostLogoutRedirectURL() {
 				return fmt.Errorf("post.logout.redirect.uris %q, want it to contain %q", uris, want)
 			}
 			return nil
-		}},
-		{"back-channel logout reaches the rp service", func(s *stack) error {
-			c, err := s.client()
+		})},
+		{"back-channel logout reaches the rp service", eachRP(func(s *stack, r *rpSvc) error {
+			c, err := s.client(r)
 			if err != nil {
 				return err
 			}
@@ -428,15 +636,36 @@ func TestRealm(t *testing.T) {
 			if err != nil || u.Scheme != "http" {
 				return fmt.Errorf("backchannel.logout.url %q: want an http URL inside the compose network", raw)
 			}
-			if _, ok := s.project.Services[u.Hostname()]; !ok || u.Hostname() != rpService {
-				return fmt.Errorf("backchannel.logout.url host %q, want the compose service %q", u.Hostname(), rpService)
-			}
-			_, addrPort, err := net.SplitHostPort(s.cfg.Addr)
+			_, addrPort, err := net.SplitHostPort(r.cfg.Addr)
 			if err != nil {
-				return fmt.Errorf("RP_ADDR %q: %v", s.cfg.Addr, err)
+				return fmt.Errorf("RP_ADDR %q: %v", r.cfg.Addr, err)
 			}
-			if portOf(u) != addrPort {
-				return fmt.Errorf("backchannel.logout.url port %q, want rp's container port %s (RP_ADDR %q)", portOf(u), addrPort, s.cfg.Addr)
+			host := u.Hostname()
+			target, ok := s.project.Services[host]
+			switch {
+			case !ok:
+				return fmt.Errorf("backchannel.logout.url host %q is not a compose service", host)
+			case host == r.name:
+				if portOf(u) != addrPort {
+					return fmt.Errorf("backchannel.logout.url port %q, want rp's container port %s (RP_ADDR %q)", portOf(u), addrPort, r.cfg.Addr)
+				}
+			case host == lbService && s.lbErr != nil:
+				return fmt.Errorf("backchannel.logout.url goes through %s: %v", host, s.lbErr)
+			case s.lb != nil && host == s.lb.svc.Name:
+				if portOf(u) != strconv.Itoa(s.lb.listen) {
+					return fmt.Errorf("backchannel.logout.url port %q, but %s listens on %d", portOf(u), host, s.lb.listen)
+				}
+				if !s.lb.proxiesTo(r.name, addrPort) {
+					return fmt.Errorf("backchannel.logout.url goes to %s, whose upstream does not list %s:%s", host, r.name, addrPort)
+				}
+			default:
+				return fmt.Errorf("backchannel.logout.url host %q, want the compose service %q or the load balancer in front of it", host, r.name)
+			}
+			if !sharesNetwork(s.keycloak, target) {
+				return fmt.Errorf("backchannel.logout.url host %q has no network in common with %s", host, keycloakService)
+			}
+			if !enabledWith(target, r.svc) {
+				return fmt.Errorf("backchannel.logout.url host %q (profiles %q) is not started with %s (profiles %q)", host, target.Profiles, r.name, r.svc.Profiles)
 			}
 			if u.Path != "/backchannel-logout" || u.RawQuery != "" {
 				return fmt.Errorf("backchannel.logout.url path %q, want /backchannel-logout", u.Path)
@@ -445,9 +674,9 @@ func TestRealm(t *testing.T) {
 				return fmt.Errorf("backchannel.logout.session.required=%q, want true (rp indexes sessions by sid)", v)
 			}
 			return nil
-		}},
-		{"front-channel logout is explicitly off", func(s *stack) error {
-			c, err := s.client()
+		})},
+		{"front-channel logout is explicitly off", eachRP(func(s *stack, r *rpSvc) error {
+			c, err := s.client(r)
 			if err != nil {
 				return err
 			}
@@ -457,9 +686,9 @@ func TestRealm(t *testing.T) {
 				return errors.New(`"frontchannelLogout": false must be set on the client`)
 			}
 			return nil
-		}},
-		{"group membership mapper", func(s *stack) error {
-			c, err := s.client()
+		})},
+		{"group membership mapper", eachRP(func(s *stack, r *rpSvc) error {
+			c, err := s.client(r)
 			if err != nil {
 				return err
 			}
@@ -482,7 +711,7 @@ func TestRealm(t *testing.T) {
 				return nil
 			}
 			return errors.New("client has no oidc-group-membership-mapper")
-		}},
+		})},
 		{"demo users can sign in and have groups", func(s *stack) error {
 			if len(s.realm.Users) == 0 {
 				return errors.New("realm has no users")
@@ -616,7 +845,7 @@ func TestDockerfile(t *testing.T) {
 			}
 			return nil
 		}},
-		{"final stage runs /rp on RP_ADDR's port", func(s *stack) error {
+		{"final stage runs /rp on RP_ADDR's port", eachRP(func(s *stack, r *rpSvc) error {
 			final, _ := s.dockerfile.final()
 			var entry, expose string
 			for _, in := range final.instructions {
@@ -631,12 +860,12 @@ func TestDockerfile(t *testing.T) {
 			if err := json.Unmarshal([]byte(entry), &argv); err != nil || len(argv) == 0 || argv[0] != "/rp" {
 				return fmt.Errorf(`ENTRYPOINT %s, want ["/rp"] (exec form)`, entry)
 			}
-			_, port, _ := net.SplitHostPort(s.cfg.Addr)
+			_, port, _ := net.SplitHostPort(r.cfg.Addr)
 			if !slices.Contains(strings.Fields(expose), port) && !slices.Contains(strings.Fields(expose), port+"/tcp") {
-				return fmt.Errorf("EXPOSE%s, want %s (RP_ADDR %q)", expose, port, s.cfg.Addr)
+				return fmt.Errorf("EXPOSE%s, want %s (RP_ADDR %q)", expose, port, r.cfg.Addr)
 			}
 			return nil
-		}},
+		})},
 		{"final stage keeps SQLite sessions in a volume owned by nonroot", func(s *stack) error {
 			final, _ := s.dockerfile.final()
 			store := final.env()["RP_SESSION_STORE"]
@@ -659,7 +888,7 @@ func TestDockerfile(t *testing.T) {
 			}
 			return nil
 		}},
-		{".dockerignore keeps the demo secret and VCS data out of the build context", func(s *stack) error {
+		{".dockerignore keeps the demo secret and VCS data out of the build context", eachRP(func(s *stack, r *rpSvc) error {
 			b, err := os.ReadFile(filepath.Join(repoRoot, ".dockerignore"))
 			if err != nil {
 				return err
@@ -670,7 +899,7 @@ func TestDockerfile(t *testing.T) {
 					lines = append(lines, strings.TrimSuffix(l, "/"))
 				}
 			}
-			rel, err := filepath.Rel(s.project.WorkingDir, s.secretPath)
+			rel, err := filepath.Rel(s.project.WorkingDir, r.secretPath)
 			if err != nil {
 				return err
 			}
@@ -681,7 +910,7 @@ func TestDockerfile(t *testing.T) {
 				}
 			}
 			return nil
-		}},
+		})},
 	})
 }
 
@@ -859,9 +1088,9 @@ func keyCaseMismatches(raw json.RawMessage, t reflect.Type, where string) []erro
 	return nil
 }
 
-// client returns the realm's client whose id is rp's RP_CLIENT_ID.
-func (s *stack) client() (clientRep, error) {
-	id := s.rpEnv["RP_CLIENT_ID"]
+// client returns the realm's client whose id is r's RP_CLIENT_ID.
+func (s *stack) client(r *rpSvc) (clientRep, error) {
+	id := r.env["RP_CLIENT_ID"]
 	for _, c := range s.realm.Clients {
 		if c.ClientID == id {
 			return c, nil
@@ -924,11 +1153,11 @@ func realmFile(p *types.Project, kc types.ServiceConfig) (string, error) {
 	return "", fmt.Errorf("service %s mounts no realm JSON file into %s", kc.Name, keycloakImportDir)
 }
 
-// secretHostPath maps containerPath (RP_CLIENT_SECRET_FILE) to the host file
-// of the compose secret mounted there.
-func secretHostPath(p *types.Project, svc types.ServiceConfig, containerPath string) (string, error) {
+// secretHostPath maps containerPath (the value of setting, e.g.
+// RP_CLIENT_SECRET_FILE) to the host file of the compose secret mounted there.
+func secretHostPath(p *types.Project, svc types.ServiceConfig, setting, containerPath string) (string, error) {
 	if containerPath == "" {
-		return "", fmt.Errorf("service %s has no RP_CLIENT_SECRET_FILE", svc.Name)
+		return "", fmt.Errorf("service %s has no %s", svc.Name, setting)
 	}
 	for _, sec := range svc.Secrets {
 		target := sec.Target
@@ -951,7 +1180,63 @@ func secretHostPath(p *types.Project, svc types.ServiceConfig, containerPath str
 		}
 		return f, nil
 	}
-	return "", fmt.Errorf("service %s has no secret mounted at RP_CLIENT_SECRET_FILE=%s", svc.Name, containerPath)
+	return "", fmt.Errorf("service %s has no secret mounted at %s=%s", svc.Name, setting, containerPath)
+}
+
+// namedVolumeAt is the named volume, declared at the top level, that svc
+// mounts at dir; "" if none.
+func namedVolumeAt(p *types.Project, svc types.ServiceConfig, dir string) string {
+	for _, v := range svc.Volumes {
+		if v.Type == types.VolumeTypeVolume && path.Clean(v.Target) == path.Clean(dir) {
+			if _, ok := p.Volumes[v.Source]; ok {
+				return v.Source
+			}
+		}
+	}
+	return ""
+}
+
+// networks is the set of compose networks svc is attached to.
+func networks(svc types.ServiceConfig) []string {
+	if len(svc.Networks) == 0 {
+		return []string{"default"}
+	}
+	return slices.Collect(maps.Keys(svc.Networks))
+}
+
+// sharesNetwork reports whether a and b can reach each other by service name.
+func sharesNetwork(a, b types.ServiceConfig) bool {
+	for _, n := range networks(a) {
+		if slices.Contains(networks(b), n) {
+			return true
+		}
+	}
+	return false
+}
+
+// enabledWith reports whether compose starts target whenever it starts by:
+// target is in no profile, or in every profile that enables by.
+func enabledWith(target, by types.ServiceConfig) bool {
+	if len(target.Profiles) == 0 {
+		return true
+	}
+	if len(by.Profiles) == 0 {
+		return false
+	}
+	for _, p := range by.Profiles {
+		if !slices.Contains(target.Profiles, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// argAfter is the argument following flag in cmd ("" if flag is absent).
+func argAfter(cmd []string, flag string) string {
+	if i := slices.Index(cmd, flag); i >= 0 && i+1 < len(cmd) {
+		return cmd[i+1]
+	}
+	return ""
 }
 
 // splitImage splits an image reference into repository, tag and digest.
