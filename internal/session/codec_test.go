@@ -47,8 +47,12 @@ func TestSessionsOfTheEarlierReleaseStillLoad(t *testing.T) {
 	if err := m.backend.store.CommitCtx(context.Background(), storeKey(token), old, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if !loggedIn(t, m, &http.Cookie{Name: m.CookieName(), Value: token}) {
+	ctx := load(t, m, &http.Cookie{Name: m.CookieName(), Value: token})
+	if l, ok := m.Login(ctx); !ok || l.Subject != "alice" {
 		t.Fatal("a gob-encoded session of the earlier release did not load")
+	}
+	if tok, ok := m.Tokens(ctx); !ok || tok.IDToken != "x" {
+		t.Fatalf("its ID token (kept inside the login then) is lost: %+v", tok)
 	}
 }
 

@@ -385,3 +385,23 @@ func TestPostgresInstancesStartTogether(t *testing.T) {
 		t.Fatal("instances do not share sessions")
 	}
 }
+
+func TestTokensAreKeptApartFromTheLogin(t *testing.T) {
+	m, err := Open(context.Background(), Options{Store: "memory", Lifetime: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c := signIn(t, m, Login{Issuer: "https://op", Subject: "alice", SID: "s1"})
+	ctx := load(t, m, c)
+	raw, _ := m.scs.Get(ctx, keyLogin).([]byte)
+	if strings.Contains(string(raw), "id-token-of-alice") {
+		t.Fatal("the login holds the tokens: every request would decode them")
+	}
+	if tok, ok := m.Tokens(ctx); !ok || tok.IDToken != "id-token-of-alice" || tok.AccessToken != "at" {
+		t.Fatalf("tokens: %+v %v", tok, ok)
+	}
+	if _, ok := m.Tokens(load(t, m, nil)); ok {
+		t.Fatal("tokens without a session")
+	}
+}

@@ -5,18 +5,25 @@ import (
 	"time"
 )
 
-// Login is what a signed-in session holds, server-side only.
+// Login is who is signed in: what a signed-in session holds that every
+// request needs, server-side only.
 type Login struct {
-	Issuer       string          `json:"iss"`
-	Subject      string          `json:"sub"`
-	SID          string          `json:"sid,omitempty"` // the provider's session id
-	Claims       json.RawMessage `json:"claims"`        // identity claims
-	IDToken      string          `json:"id_token"`      // raw, for id_token_hint
-	AccessToken  string          `json:"access_token,omitempty"`
-	RefreshToken string          `json:"refresh_token,omitempty"`
-	TokenExpiry  time.Time       `json:"token_expiry,omitzero"`
-	SignedInAt   time.Time       `json:"signed_in_at"`
-	Browser      string          `json:"browser,omitempty"` // a short description of the browser, for "your sessions"
+	Issuer     string          `json:"iss"`
+	Subject    string          `json:"sub"`
+	SID        string          `json:"sid,omitempty"` // the provider's session id
+	Claims     json.RawMessage `json:"claims"`        // identity claims
+	SignedInAt time.Time       `json:"signed_in_at"`
+	Browser    string          `json:"browser,omitempty"` // a short description of the browser, for "your sessions"
+}
+
+// Tokens are the provider's tokens of a signed-in session. They are kept
+// apart from Login and decoded only when used (logout, passing a token
+// on): they are most of a session's bytes, and most requests need none.
+type Tokens struct {
+	IDToken      string    `json:"id_token"` // raw, for id_token_hint
+	AccessToken  string    `json:"access_token,omitempty"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	Expiry       time.Time `json:"token_expiry,omitzero"` // the access token's
 }
 
 // PendingAuth is an authorization request in flight, bound to the browser

@@ -62,6 +62,7 @@ type Manager struct {
 // Session keys; values are strings, int64 or JSON bytes (see codec).
 const (
 	keyLogin   = "login"
+	keyTokens  = "tokens"
 	keyPending = "pending"
 	keyCSRF    = "csrf"
 	keyLogout  = "logout"
@@ -320,12 +321,25 @@ func (m *Manager) Deadline(ctx context.Context) time.Time { return m.scs.Deadlin
 // LifetimeEnd is when the session of l ends even if it is used all along.
 func (m *Manager) LifetimeEnd(l Login) time.Time { return l.SignedInAt.Add(m.lifetime) }
 
+// Tokens returns the provider's tokens of the signed-in session, if any.
+func (m *Manager) Tokens(ctx context.Context) (Tokens, bool) {
+	if _, ok := m.Login(ctx); !ok {
+		return Tokens{}, false
+	}
+	var t Tokens
+	// Sessions of the earlier release kept the tokens inside the login.
+	if !getJSON(m, ctx, keyTokens, &t) && !getJSON(m, ctx, keyLogin, &t) {
+		return Tokens{}, false
+	}
+	return t, true
+}
+
 // SignIn starts an authenticated session: it renews the session token (no
-// fixation: the token the browser had before is deleted), stores l with a
-// fresh CSRF token, and indexes the session by the provider's sub and sid
-// before it is saved, so that no saved session is ever missing from the
-// index.
-func (m *Manager) SignIn(ctx context.Context, l Login) error {
+// fixation: the token the browser had before is deleted), stores l and t
+// with a fresh CSRF token, and indexes the session by the provider's sub
+// and sid before it is saved, so that no saved session is ever missing from
+// the index.
+func (m *Manager) SignIn(ctx context.Context, l Login, t Tokens) error {
 	if err := m.scs.RenewToken(ctx); err != nil {
 		return fmt.Errorf("%w: renewing the token: %w", ErrStore, err)
 	}
@@ -339,6 +353,9 @@ func (m *Manager) SignIn(ctx context.Context, l Login) error {
 	deadline := m.deadline(l, now)
 	m.scs.SetDeadline(ctx, deadline)
 	if err := putJSON(m, ctx, keyLogin, l); err != nil {
+		return err
+	}
+	if err := putJSON(m, ctx, keyTokens, t); err != nil {
 		return err
 	}
 	if rs := state(ctx); rs != nil {

@@ -17,7 +17,7 @@ func signIn(t *testing.T, m *Manager, l Login) *http.Cookie {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.SignIn(r.Context(), l); err != nil {
+	if err := m.SignIn(r.Context(), l, Tokens{IDToken: "id-token-of-" + l.Subject, AccessToken: "at"}); err != nil {
 		t.Fatal(err)
 	}
 	w := httptest.NewRecorder()

@@ -106,7 +106,9 @@ func (w testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func newBrowser(t *testing.T) *http.Client {
+func newBrowser(t *testing.T) *http.Client { return newBrowserTB(t) }
+
+func newBrowserTB(t testing.TB) *http.Client {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +135,15 @@ func (h *harness) do(c *http.Client, req *http.Request) resp {
 	defer r.Body.Close()
 	b, _ := io.ReadAll(r.Body)
 	return resp{Response: r, body: string(b)}
+}
+
+func mustURL(tb testing.TB, raw string) *url.URL {
+	tb.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return u
 }
 
 func (h *harness) abs(target string) string {

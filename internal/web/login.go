@@ -83,9 +83,8 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	err = s.sessions.SignIn(ctx, session.Login{
 		Issuer: id.Issuer, Subject: id.Subject, SID: id.SessionID, Claims: id.Claims,
-		IDToken: id.IDToken, AccessToken: id.AccessToken, RefreshToken: id.RefreshToken,
-		TokenExpiry: id.Expiry, SignedInAt: s.now(), Browser: describeBrowser(r.UserAgent()),
-	})
+		SignedInAt: s.now(), Browser: describeBrowser(r.UserAgent()),
+	}, session.Tokens{IDToken: id.IDToken, AccessToken: id.AccessToken, RefreshToken: id.RefreshToken, Expiry: id.Expiry})
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -82,12 +82,13 @@ func (s *Server) formCSRF(w http.ResponseWriter, r *http.Request, g formGuard) b
 // when the provider has none.
 func (s *Server) logoutAtProvider(w http.ResponseWriter, r *http.Request, l session.Login) {
 	ctx := r.Context()
+	tokens, _ := s.sessions.Tokens(ctx)
 	if _, err := s.sessions.SignOut(ctx); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	state := rand.Text()
-	endURL, viaProvider := s.oidc.EndSessionURL(l.IDToken, s.baseURL+"/logged-out", state)
+	endURL, viaProvider := s.oidc.EndSessionURL(tokens.IDToken, s.baseURL+"/logged-out", state)
 	notice := session.LogoutNotice{Provider: viaProvider}
 	if viaProvider {
 		notice.State = state
