@@ -28,6 +28,7 @@ import (
 
 	"github.com/rp-project/rp/internal/app/apptest"
 	"github.com/rp-project/rp/internal/config"
+	"github.com/rp-project/rp/internal/session/sessiontest"
 )
 
 const (
@@ -41,16 +42,15 @@ const (
 
 // stack is one provider and one rp, both on loopback, for one test.
 type stack struct {
-	issuer string
-	rpBase string
-	meta   providerMetadata
-	// backchannel is set when rp serves POST /backchannel-logout.
-	backchannel bool
-	opLog       *lockedBuffer // provider's stderr
-	rpLog       *lockedBuffer // rp's log
-	provider    *url.URL
-	rp          *url.URL
-	cfg         config.Config // rp's settings
+	issuer   string
+	rpBase   string
+	meta     providerMetadata
+	opLog    *lockedBuffer // provider's stderr
+	rpLog    *lockedBuffer // rp's log
+	provider *url.URL
+	rp       *url.URL
+	cfg      config.Config // rp's settings
+	store    string        // RP_SESSION_STORE
 }
 
 type providerMetadata struct {
@@ -165,9 +165,7 @@ func TestSignInAndRPInitiatedLogout(t *testing.T) {
 
 	// The provider has sent a logout token to rp's back-channel endpoint
 	// before answering; rp already ended the session, and must say 200 anyway.
-	if s.backchannel {
-		s.wantProviderLog(t, "backchannel.success", "backchannel.error")
-	}
+	s.wantProviderLog(t, "backchannel.success", "backchannel.error")
 
 	p = s.get(t, c, back.String())
 	p.wantStatus(t, http.StatusOK)
@@ -196,13 +194,19 @@ func TestSignInAndRPInitiatedLogout(t *testing.T) {
 
 // TestBackChannelLogout ends the session at the provider only (no POST to
 // rp's /logout): the provider POSTs a logout token to /backchannel-logout
-// and rp must end the browser's session.
+// and rp must end the browser's session: with rp's sessions in SQLite,
+// Redis and PostgreSQL.
 func TestBackChannelLogout(t *testing.T) {
 	t.Parallel()
-	s := start(t)
-	if !s.backchannel {
-		t.Skip("rp answers 404 on POST /backchannel-logout: back-channel logout (ARCHITECTURE.md) is not served yet")
+	for _, st := range append([]sessiontest.Store{{Name: "sqlite", New: func(testing.TB) string { return "" }}}, sessiontest.Shared(t)...) {
+		t.Run(st.Name, func(t *testing.T) {
+			t.Parallel()
+			testBackChannelLogout(t, startOn(t, st.New(t)))
+		})
 	}
+}
+
+func testBackChannelLogout(t *testing.T, s *stack) {
 	c := browser(t)
 	s.signIn(t, c)
 
@@ -357,7 +361,11 @@ func (s *stack) signIn(t *testing.T, c *http.Client) {
 
 // --- starting the provider and rp ---
 
-func start(t *testing.T) *stack {
+func start(t *testing.T) *stack { t.Helper(); return startOn(t, "") }
+
+// startOn is start with rp's sessions in store (RP_SESSION_STORE); "" is a
+// SQLite file of the test.
+func startOn(t *testing.T, store string) *stack {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
@@ -386,7 +394,10 @@ func start(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{rpBase: "http://" + ln.Addr().String(), opLog: &lockedBuffer{}, rpLog: &lockedBuffer{}}
+	if store == "" {
+		store = "sqlite:" + filepath.Join(t.TempDir(), "sessions.db")
+	}
+	s := &stack{rpBase: "http://" + ln.Addr().String(), opLog: &lockedBuffer{}, rpLog: &lockedBuffer{}, store: store}
 	s.rp, _ = url.Parse(s.rpBase)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -399,16 +410,6 @@ func start(t *testing.T) *stack {
 	s.provider, _ = url.Parse(s.issuer)
 	s.meta = fetchMetadata(t, s.issuer)
 	startRP(t, ln, s)
-
-	resp, err := http.PostForm(s.rpBase+"/backchannel-logout", url.Values{})
-	if err != nil {
-		t.Fatalf("POST /backchannel-logout: %v", err)
-	}
-	resp.Body.Close()
-	s.backchannel = resp.StatusCode != http.StatusNotFound
-	if !s.backchannel {
-		t.Log("note: rp does not serve POST /backchannel-logout yet (404); back-channel checks skipped")
-	}
 	return s
 }
 
@@ -485,7 +486,7 @@ func startRP(t *testing.T, ln net.Listener, s *stack) {
 		"RP_CLIENT_SECRET":    clientSecret,
 		"RP_BASE_URL":         s.rpBase,
 		"RP_ADDR":             ln.Addr().String(),
-		"RP_SESSION_STORE":    "sqlite:" + filepath.Join(t.TempDir(), "sessions.db"),
+		"RP_SESSION_STORE":    s.store,
 		"RP_PROVIDER_TIMEOUT": "5s",
 		"RP_LOG_LEVEL":        "debug",
 	}
