@@ -308,13 +308,7 @@ func TestStoreOutage(t *testing.T) {
 			}
 
 			proxy.Up()
-			deadline := time.Now().Add(10 * time.Second)
-			for m.Ping(context.Background()) != nil {
-				if time.Now().After(deadline) {
-					t.Fatalf("the store did not come back: %v", m.Ping(context.Background()))
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+			waitPing(t, m)
 			if !loggedIn(t, m, c) {
 				t.Fatal("the session was lost in the outage")
 			}
@@ -340,13 +334,7 @@ func TestPostgresDownAtStart(t *testing.T) {
 		t.Fatalf("Ping: %v", err)
 	}
 	proxy.Up()
-	deadline := time.Now().Add(10 * time.Second)
-	for m.Ping(context.Background()) != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready after PostgreSQL came back: %v", m.Ping(context.Background()))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitPing(t, m)
 	c := signIn(t, m, Login{Issuer: "https://late.example", Subject: "alice", SID: "s1"})
 	if !loggedIn(t, m, c) {
 		t.Fatal("no session after PostgreSQL came back")
