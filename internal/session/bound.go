@@ -103,6 +103,14 @@ func (x boundIndex) Remove(ctx context.Context, key string) error {
 	return x.call(ctx, true, func(ctx context.Context) error { return x.inner.Remove(ctx, key) })
 }
 
+func (x boundIndex) Has(ctx context.Context, key string) (has bool, err error) {
+	err = x.call(ctx, false, func(ctx context.Context) error {
+		has, err = x.inner.Has(ctx, key)
+		return err
+	})
+	return has, err
+}
+
 func (x boundIndex) Find(ctx context.Context, iss, sub, sid string) (keys []string, err error) {
 	err = x.call(ctx, false, func(ctx context.Context) error {
 		keys, err = x.inner.Find(ctx, iss, sub, sid)

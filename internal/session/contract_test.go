@@ -393,3 +393,60 @@ func TestTokensAreKeptApartFromTheLogin(t *testing.T) {
 		t.Fatal("tokens without a session")
 	}
 }
+
+// failingAdd is an index whose Add fails, as a store that times out would.
+type failingAdd struct{ Index }
+
+func (failingAdd) Add(context.Context, string, IndexEntry) error { return errors.New("index unavailable") }
+
+// TestSignInWithoutIndexSignsNoOneIn: a session the index does not hold
+// could never be ended by the provider, so a sign-in whose index write
+// fails leaves no one signed in.
+func TestSignInWithoutIndexSignsNoOneIn(t *testing.T) {
+	m, err := Open(context.Background(), Options{Store: "memory", Lifetime: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m.index.inner = failingAdd{m.index.inner}
+	ctx := load(t, m, nil)
+	if err := m.SignIn(ctx, Login{Issuer: "https://op", Subject: "alice", SID: "s1"}, Tokens{IDToken: "t"}); !errors.Is(err, ErrStore) {
+		t.Fatalf("SignIn: %v", err)
+	}
+	w := save(t, m, ctx) // the error page's response saves the session
+	for _, c := range w.Result().Cookies() {
+		if loggedIn(t, m, c) {
+			t.Fatal("signed in although the session is not in the index")
+		}
+	}
+}
+
+// TestProviderLogoutDuringSignInEndsTheNewSession: a back-channel logout
+// that lands between SignIn (which indexes the session) and the session's
+// first save must not leave a session that is missing from the index.
+func TestProviderLogoutDuringSignInEndsTheNewSession(t *testing.T) {
+	for _, st := range sessiontest.All(t) {
+		t.Run(st.Name, func(t *testing.T) {
+			m, err := Open(context.Background(), Options{Store: st.New(t), Lifetime: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			const iss = "https://race.example"
+			ctx := load(t, m, nil)
+			if err := m.SignIn(ctx, Login{Issuer: iss, Subject: "alice", SID: "s1"}, Tokens{IDToken: "t"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.EndSessions(context.Background(), iss, "", "s1"); err != nil {
+				t.Fatal(err)
+			}
+			w := save(t, m, ctx)
+			if cs := w.Result().Cookies(); len(cs) != 0 {
+				t.Errorf("a cookie for an ended session: %v", cs)
+			}
+			if _, found, _ := m.backend.store.FindCtx(context.Background(), storeKey(m.scs.Token(ctx))); found {
+				t.Fatal("the session was saved although a logout ended it: no logout could ever find it")
+			}
+		})
+	}
+}

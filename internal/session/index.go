@@ -29,6 +29,8 @@ type Index interface {
 	Touch(ctx context.Context, key string, e IndexEntry) error
 	// Remove forgets the entry of key.
 	Remove(ctx context.Context, key string) error
+	// Has reports whether key has an entry.
+	Has(ctx context.Context, key string) (bool, error)
 	// Find returns the keys of unexpired entries of issuer iss with the
 	// given sid, or with the given sub when sid is empty; with both,
 	// entries matching both. With neither it returns none.

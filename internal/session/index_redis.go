@@ -137,6 +137,14 @@ func (x redisIndex) Remove(ctx context.Context, key string) error {
 	return nil
 }
 
+func (x redisIndex) Has(ctx context.Context, key string) (bool, error) {
+	n, err := x.c.Exists(ctx, x.entryKey(key)).Result()
+	if err != nil {
+		return false, fmt.Errorf("reading the index: %w", err)
+	}
+	return n == 1, nil
+}
+
 func (x redisIndex) Find(ctx context.Context, iss, sub, sid string) ([]string, error) {
 	live := &redis.ZRangeBy{Min: "(" + ms(time.Now()), Max: "+inf"}
 	var set string

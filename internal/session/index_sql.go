@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -57,6 +58,21 @@ func (x sqlIndex) Touch(ctx context.Context, key string, e IndexEntry) error {
 func (x sqlIndex) Remove(ctx context.Context, key string) error {
 	_, err := x.exec(ctx, "removing an index entry", `DELETE FROM `+indexTable+` WHERE key = $1`, key)
 	return err
+}
+
+func (x sqlIndex) Has(ctx context.Context, key string) (bool, error) {
+	if err := x.ready(ctx); err != nil {
+		return false, err
+	}
+	var one int
+	err := x.db.QueryRowContext(ctx, `SELECT 1 FROM `+indexTable+` WHERE key = $1`, key).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w: reading the index: %w", ErrStore, err)
+	}
+	return true, nil
 }
 
 func (x sqlIndex) Find(ctx context.Context, iss, sub, sid string) ([]string, error) {

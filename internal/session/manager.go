@@ -191,8 +191,9 @@ func (m *Manager) prune(every time.Duration) {
 type request struct {
 	token   string // the token the session was loaded with; "" for a new one
 	decoded bool   // login has been decoded (or found absent)
-	login   *Login
-	touched bool // Load moved the session's last-seen time forward
+	login    *Login
+	touched  bool // Load moved the session's last-seen time forward
+	signedIn bool // SignIn ran: the session is new and indexed
 }
 
 type requestKey struct{}
@@ -282,6 +283,11 @@ func (m *Manager) Save(ctx context.Context, w http.ResponseWriter) error {
 		if err != nil {
 			return fmt.Errorf("%w: saving: %w", ErrStore, err)
 		}
+		if rs != nil && rs.signedIn {
+			if ended, err := m.endedDuringSignIn(ctx, token); err != nil || ended {
+				return err
+			}
+		}
 		if !loaded {
 			// A browser-session cookie: the browser holds it already when
 			// the session was loaded.
@@ -291,6 +297,29 @@ func (m *Manager) Save(ctx context.Context, w http.ResponseWriter) error {
 		m.scs.WriteSessionCookie(ctx, w, "", time.Time{})
 	}
 	return nil
+}
+
+// endedDuringSignIn closes the one window in which a logout from the
+// provider could miss a session: SignIn indexes a new session before its
+// first save, and a logout that finds the entry in between deletes the
+// entry (and a session not saved yet), so the save would create a session
+// nobody can find. After that first save, the entry must still be there;
+// if it is gone, the session is deleted again and ended is true. If the
+// entry cannot be read, the session is deleted too, and err says why.
+func (m *Manager) endedDuringSignIn(ctx context.Context, token string) (ended bool, err error) {
+	key := storeKey(token)
+	has, err := m.index.Has(ctx, key)
+	if err == nil && has {
+		return false, nil
+	}
+	if derr := m.store.DeleteCtx(ctx, key); derr != nil {
+		return true, fmt.Errorf("%w: deleting a session that may be missing from the index: %w", ErrStore, derr)
+	}
+	if err != nil {
+		return true, err
+	}
+	m.log.Info("a logout from the provider arrived while this session was being created; it is ended")
+	return true, nil
 }
 
 // Login returns the signed-in identity, if any, decoding it once per
@@ -347,10 +376,15 @@ func (m *Manager) SignIn(ctx context.Context, l Login, t Tokens) error {
 	if l.SignedInAt.IsZero() {
 		l.SignedInAt = now
 	}
+	deadline := m.deadline(l, now)
+	// The index before anything else: if it fails, the session saved with
+	// the error page holds no login.
+	if err := m.index.Add(ctx, storeKey(m.scs.Token(ctx)), indexEntry(l, deadline)); err != nil {
+		return err
+	}
 	m.scs.Remove(ctx, keyLogout)
 	m.scs.Put(ctx, keyCSRF, rand.Text())
 	m.scs.Put(ctx, keySeen, now.Unix())
-	deadline := m.deadline(l, now)
 	m.scs.SetDeadline(ctx, deadline)
 	if err := putJSON(m, ctx, keyLogin, l); err != nil {
 		return err
@@ -359,9 +393,9 @@ func (m *Manager) SignIn(ctx context.Context, l Login, t Tokens) error {
 		return err
 	}
 	if rs := state(ctx); rs != nil {
-		rs.decoded, rs.login, rs.touched = true, &l, false
+		rs.decoded, rs.login, rs.touched, rs.signedIn = true, &l, false, true
 	}
-	return m.index.Add(ctx, storeKey(m.scs.Token(ctx)), indexEntry(l, deadline))
+	return nil
 }
 
 // SignOut destroys the session in the store and removes it from the index,
@@ -375,7 +409,7 @@ func (m *Manager) SignOut(ctx context.Context) (Login, error) {
 		return l, fmt.Errorf("%w: destroying: %w", ErrStore, err)
 	}
 	if rs := state(ctx); rs != nil {
-		rs.decoded, rs.login = true, nil
+		rs.decoded, rs.login, rs.signedIn = true, nil, false
 	}
 	if token != "" {
 		if err := m.index.Remove(ctx, storeKey(token)); err != nil {
