@@ -2,9 +2,11 @@ package session
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -448,5 +450,45 @@ func TestProviderLogoutDuringSignInEndsTheNewSession(t *testing.T) {
 				t.Fatal("the session was saved although a logout ended it: no logout could ever find it")
 			}
 		})
+	}
+}
+
+// TestPostgresLeastPrivilege: once the tables exist, rp runs with a role
+// that may only read and write rows (no CREATE, not the tables' owner).
+func TestPostgresLeastPrivilege(t *testing.T) {
+	t.Parallel()
+	admin := sessiontest.PostgresAdmin(t)
+	role := "rp_app_" + strings.ToLower(rand.Text()[:8])
+	sessiontest.Exec(t, admin, "CREATE ROLE "+role+" LOGIN")
+	t.Cleanup(func() { sessiontest.Exec(t, admin, "DROP ROLE IF EXISTS "+role) }) // after the database is dropped
+	spec := sessiontest.Postgres(t)
+
+	owner, err := Open(context.Background(), Options{Store: spec, Lifetime: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := owner.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	owner.Close()
+	sessiontest.Exec(t, spec, "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "+role)
+
+	u, _ := url.Parse(spec)
+	u.User = url.User(role)
+	m, err := Open(context.Background(), Options{Store: u.String(), Lifetime: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Ping(context.Background()); err != nil {
+		t.Fatalf("a role without DDL rights is not ready: %v", err)
+	}
+	c := signIn(t, m, Login{Issuer: "https://least.example", Subject: "alice", SID: "s1"})
+	if n, err := m.EndSessions(context.Background(), "https://least.example", "", "s1"); err != nil || n != 1 || loggedIn(t, m, c) {
+		t.Fatalf("EndSessions: %d %v", n, err)
+	}
+	if err := m.index.DeleteExpired(context.Background(), time.Now()); err != nil {
+		t.Fatalf("pruning: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,7 +123,31 @@ func (p *pgSchema) ensure(ctx context.Context) error {
 	return nil
 }
 
+// pgObjects are the tables and indexes pgSchemaStatements create.
+var pgObjects = []string{
+	pgSessions, pgSessions + "_expiry_idx",
+	indexTable, indexTable + "_sid", indexTable + "_sub", indexTable + "_expiry",
+	onceTable, onceTable + "_expiry",
+}
+
+// create makes rp's tables when they are not all there yet. When they are,
+// it runs no DDL: rp may then connect with a role that may only read and
+// write rows (SELECT, INSERT, UPDATE, DELETE), while the first start, or
+// an administrator, created them.
 func (p *pgSchema) create(ctx context.Context) error {
+	var all bool
+	conds := make([]string, len(pgObjects))
+	args := make([]any, len(pgObjects))
+	for i, o := range pgObjects {
+		conds[i] = fmt.Sprintf("to_regclass($%d) IS NOT NULL", i+1)
+		args[i] = o
+	}
+	if err := p.db.QueryRowContext(ctx, "SELECT "+strings.Join(conds, " AND "), args...).Scan(&all); err != nil {
+		return err
+	}
+	if all {
+		return nil
+	}
 	tx, err := p.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

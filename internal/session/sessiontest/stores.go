@@ -123,6 +123,37 @@ func Postgres(tb testing.TB) string {
 	return u.String()
 }
 
+// PostgresAdmin returns the URL of the test PostgreSQL's own database, for
+// statements outside a test's database (roles).
+func PostgresAdmin(tb testing.TB) string {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, PostgresURL())
+	if err != nil {
+		unavailable(tb, "PostgreSQL", err)
+	}
+	c.Close(ctx)
+	return PostgresURL()
+}
+
+// Exec runs statements on the PostgreSQL database at spec.
+func Exec(tb testing.TB, spec string, statements ...string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, spec)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close(ctx)
+	for _, s := range statements {
+		if _, err := c.Exec(ctx, s); err != nil {
+			tb.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
 // SQLite returns an RP_SESSION_STORE value for a file in a temporary
 // directory of the test.
 func SQLite(tb testing.TB) string {
