@@ -109,10 +109,8 @@ func (c Config) Validate() error {
 	} else if c.SessionStorePassword != "" {
 		if !isNetworkStore(c.SessionStore) {
 			bad("RP_SESSION_STORE_PASSWORD", "is only used with redis:// and postgres:// stores, but RP_SESSION_STORE is %q", c.SessionStore)
-		} else if u, _ := url.Parse(c.SessionStore); u != nil && u.User != nil {
-			if _, has := u.User.Password(); has {
-				bad("RP_SESSION_STORE_PASSWORD", "set the password either in RP_SESSION_STORE or in RP_SESSION_STORE_PASSWORD(_FILE), not both")
-			}
+		} else if storeURLHasPassword(c.SessionStore) {
+			bad("RP_SESSION_STORE_PASSWORD", "set the password either in RP_SESSION_STORE or in RP_SESSION_STORE_PASSWORD(_FILE), not both")
 		}
 	}
 	if c.SessionStoreTimeout <= 0 || c.SessionStoreTimeout > MaxStoreTimeout {
@@ -197,10 +195,10 @@ func checkSessionStore(s string) error {
 			return fmt.Errorf("%q is not a URL", redactStore(s))
 		}
 		if u.Fragment != "" {
-			return fmt.Errorf("%q must not have a fragment", u.Redacted())
+			return fmt.Errorf("%q must not have a fragment", redactStore(s))
 		}
 		if u.Host == "" && (u.Scheme == "redis" || u.Scheme == "rediss" || u.Query().Get("host") == "") {
-			return fmt.Errorf("%q has no host, e.g. %s://store.internal:%s/...", u.Redacted(), u.Scheme, map[bool]string{true: "6379", false: "5432"}[strings.HasPrefix(u.Scheme, "redis")])
+			return fmt.Errorf("%q has no host, e.g. %s://store.internal:%s/...", redactStore(s), u.Scheme, map[bool]string{true: "6379", false: "5432"}[strings.HasPrefix(u.Scheme, "redis")])
 		}
 		return nil
 	default:
@@ -218,10 +216,27 @@ func isNetworkStore(s string) bool {
 	return false
 }
 
-// redactStore keeps passwords of store URLs out of error messages.
-func redactStore(s string) string {
-	if u, err := url.Parse(s); err == nil && u.User != nil {
-		return u.Redacted()
+// storeURLHasPassword reports whether a store URL carries a password, in
+// its user information or (PostgreSQL) as a password parameter.
+func storeURLHasPassword(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil {
+		return false
 	}
-	return s
+	_, inUser := u.User.Password()
+	return inUser || u.Query().Has("password")
+}
+
+// redactStore keeps passwords of store URLs out of error messages: in the
+// user information and in a password parameter.
+func redactStore(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return s
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
 }

@@ -195,11 +195,12 @@ func TestSharedSessionStores(t *testing.T) {
 		}
 	}
 	for spec, want := range map[string]string{
-		"redis:///0":                 "has no host",
-		"mysql://db/rp":              "is not one of",
-		"postgres://u:hunter2@/x":    "has no host",
-		"redis://u:hunter2@h:1/0#f":  "fragment",
-		"postgres://db.internal/x#f": "fragment",
+		"redis:///0":                       "has no host",
+		"mysql://db/rp":                    "is not one of",
+		"postgres://u:hunter2@/x":          "has no host",
+		"redis://u:hunter2@h:1/0#f":        "fragment",
+		"postgres://db.internal/x#f":       "fragment",
+		"postgres:///x?password=hunter2#f": "fragment",
 	} {
 		e := valid()
 		e["RP_SESSION_STORE"] = spec
@@ -229,6 +230,10 @@ func TestSessionStorePassword(t *testing.T) {
 	e["RP_SESSION_STORE"] = "redis://:inline@cache.internal:6379/0"
 	if _, err := Load(nil, env(e), io.Discard); err == nil || !strings.Contains(err.Error(), "not both") {
 		t.Errorf("password in the URL and in a file: %v", err)
+	}
+	e["RP_SESSION_STORE"] = "postgres://rp@db.internal/rp?password=inline"
+	if _, err := Load(nil, env(e), io.Discard); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Errorf("a password parameter and a file: %v", err)
 	}
 	e["RP_SESSION_STORE"] = "sqlite:/tmp/x.db"
 	if _, err := Load(nil, env(e), io.Discard); err == nil || !strings.Contains(err.Error(), "RP_SESSION_STORE_PASSWORD") {

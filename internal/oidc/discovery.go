@@ -35,7 +35,7 @@ type metadata struct {
 	provider   *gooidc.Provider
 	oauth2     oauth2.Config
 	verifier   *gooidc.IDTokenVerifier // ID and logout tokens
-	keys       *gooidc.RemoteKeySet    // the verifier's keys, for logout tokens without exp
+	keys       *gooidc.RemoteKeySet    // the verifier's keys: logout tokens are verified with them first
 	endSession string
 	issParam   bool
 }

@@ -29,7 +29,6 @@ type LogoutToken struct {
 	Subject   string // may be empty when SessionID is set
 	SessionID string // may be empty when Subject is set
 	ID        string // jti: never accept it twice
-	IssuedAt  time.Time
 	// RememberUntil is when the token stops being acceptable anyway (too
 	// old, or expired): its jti must be remembered until then.
 	RememberUntil time.Time
@@ -117,7 +116,9 @@ func (c *Client) VerifyLogoutToken(ctx context.Context, raw string) (*LogoutToke
 }
 
 // keyOrClaimError tells a provider whose keys could not be fetched apart
-// from a token that failed verification.
+// from a token that failed verification. A refresh refused by the
+// throttle is a failed verification (400): go-oidc refetches on every bad
+// signature, and a run of bad tokens must keep getting 400.
 func (c *Client) keyOrClaimError(start time.Time, err error) error {
 	if c.jwks.failedSince(start) {
 		return fmt.Errorf("%w: fetching the provider's signing keys: %s", ErrUnavailable, brief(err))
@@ -218,7 +219,7 @@ func (c *Client) checkLogoutClaimValues(lc logoutClaims, all map[string]json.Raw
 		return nil, err
 	}
 	return &LogoutToken{Issuer: lc.Issuer, Subject: lc.Subject, SessionID: lc.SID, ID: lc.JTI,
-		IssuedAt: iat, RememberUntil: until.Add(time.Second)}, nil
+		RememberUntil: until.Add(time.Second)}, nil
 }
 
 // checkEvents requires events to be a JSON object holding the

@@ -61,12 +61,18 @@ func openBackend(ctx context.Context, o backendOptions) (*backend, error) {
 	}
 }
 
-// redact keeps a password in a store URL out of messages.
+// redact keeps a password in a store URL out of messages: in the user
+// information and in a password parameter.
 func redact(spec string) string {
-	if u, err := url.Parse(spec); err == nil && u.User != nil {
-		return u.Redacted()
+	u, err := url.Parse(spec)
+	if err != nil {
+		return spec
 	}
-	return spec
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
 }
 
 // loopback reports whether host is a loopback address or name, where a

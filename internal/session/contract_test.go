@@ -399,7 +399,9 @@ func TestTokensAreKeptApartFromTheLogin(t *testing.T) {
 // failingAdd is an index whose Add fails, as a store that times out would.
 type failingAdd struct{ Index }
 
-func (failingAdd) Add(context.Context, string, IndexEntry) error { return errors.New("index unavailable") }
+func (failingAdd) Add(context.Context, string, IndexEntry) error {
+	return errors.New("index unavailable")
+}
 
 // TestSignInWithoutIndexSignsNoOneIn: a session the index does not hold
 // could never be ended by the provider, so a sign-in whose index write

@@ -189,8 +189,8 @@ func (m *Manager) prune(every time.Duration) {
 
 // request is what a Manager remembers about one request's session.
 type request struct {
-	token   string // the token the session was loaded with; "" for a new one
-	decoded bool   // login has been decoded (or found absent)
+	token    string // the token the session was loaded with; "" for a new one
+	decoded  bool   // login has been decoded (or found absent)
 	login    *Login
 	touched  bool // Load moved the session's last-seen time forward
 	signedIn bool // SignIn ran: the session is new and indexed

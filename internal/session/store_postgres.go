@@ -58,10 +58,14 @@ func openPostgres(ctx context.Context, o backendOptions) (*backend, error) {
 		cfg.Password = o.password
 	}
 	cfg.ConnectTimeout = o.timeout
-	if !loopback(cfg.Host) && cfg.TLSConfig == nil {
+	switch {
+	case loopback(cfg.Host):
+	case cfg.TLSConfig == nil:
 		o.log.Warn("the PostgreSQL session store is reached without TLS; sessions hold tokens: add sslmode=verify-full to RP_SESSION_STORE", "host", cfg.Host)
-	} else if !loopback(cfg.Host) && cfg.Fallbacks != nil {
+	case len(cfg.Fallbacks) > 0:
 		o.log.Warn("the PostgreSQL session store may fall back to a connection without TLS (sslmode=prefer, the default): use sslmode=verify-full", "host", cfg.Host)
+	case cfg.TLSConfig.InsecureSkipVerify:
+		o.log.Warn("the PostgreSQL session store's certificate is not verified (sslmode=require): use sslmode=verify-full", "host", cfg.Host)
 	}
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(32)
@@ -161,15 +165,27 @@ func (p *pgSchema) create(ctx context.Context) error {
 	return tx.Commit()
 }
 
-// pgStore is scs's postgresstore (its table layout, and the plain Store
-// methods), with the context-taking methods scs prefers: postgresstore
-// takes no context, so a server that stops answering would hold requests
-// for as long as TCP waits. Saves of loaded sessions are update-only.
+// pgStore is scs's postgresstore's table layout (and its All, for scs's
+// Iterate) with the context-taking methods scs prefers: postgresstore takes
+// no context, so a server that stops answering would hold requests for as
+// long as TCP waits. Saves of loaded sessions are update-only. Its plain
+// Find, Commit and Delete are replaced too, so that no path skips rp's
+// rules.
 type pgStore struct {
 	*postgresstore.PostgresStore
 	db     *sql.DB
 	schema *pgSchema
 }
+
+func (s pgStore) Find(token string) ([]byte, bool, error) {
+	return s.FindCtx(context.Background(), token)
+}
+
+func (s pgStore) Commit(token string, b []byte, expiry time.Time) error {
+	return s.CommitCtx(context.Background(), token, b, expiry)
+}
+
+func (s pgStore) Delete(token string) error { return s.DeleteCtx(context.Background(), token) }
 
 // FindCtx returns an unexpired session's data.
 func (s pgStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {

@@ -43,8 +43,13 @@ func openRedis(o backendOptions) (*backend, error) {
 	opts.WriteTimeout = o.timeout
 	opts.ContextTimeoutEnabled = true
 	opts.DisableIdentity = true // CLIENT SETINFO is Redis 7.2+; rp needs 7.0
-	if host, _, _ := net.SplitHostPort(opts.Addr); opts.TLSConfig == nil && !loopback(host) {
-		o.log.Warn("the Redis session store is reached without TLS; sessions hold tokens: use rediss://", "addr", opts.Addr)
+	if host, _, _ := net.SplitHostPort(opts.Addr); !loopback(host) {
+		switch {
+		case opts.TLSConfig == nil:
+			o.log.Warn("the Redis session store is reached without TLS; sessions hold tokens: use rediss://", "addr", opts.Addr)
+		case opts.TLSConfig.InsecureSkipVerify:
+			o.log.Warn("the Redis session store's certificate is not verified (skip_verify): drop it", "addr", opts.Addr)
+		}
 	}
 	c := redis.NewClient(opts)
 	return &backend{
@@ -65,6 +70,18 @@ type redisStore struct {
 	c      *redis.Client
 	prefix string
 }
+
+// Find, Commit and Delete complete scs.Store with the same rules as the
+// context-taking methods scs calls (goredisstore's panic).
+func (s redisStore) Find(token string) ([]byte, bool, error) {
+	return s.FindCtx(context.Background(), token)
+}
+
+func (s redisStore) Commit(token string, b []byte, expiry time.Time) error {
+	return s.CommitCtx(context.Background(), token, b, expiry)
+}
+
+func (s redisStore) Delete(token string) error { return s.DeleteCtx(context.Background(), token) }
 
 // CommitCtx saves a session; a loaded session is only updated.
 func (s redisStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {

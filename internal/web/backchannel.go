@@ -36,12 +36,9 @@ func (s *Server) handleBackchannelLogout(w http.ResponseWriter, r *http.Request)
 	lt, err := s.oidc.VerifyLogoutToken(ctx, tokens[0])
 	if err != nil {
 		var te *oidc.TokenError
-		switch {
-		case errors.As(err, &te):
+		if errors.As(err, &te) {
 			s.logoutError(w, r, http.StatusBadRequest, "invalid_request", "invalid logout token: "+te.Reason, err)
-		case errors.Is(err, oidc.ErrRejected):
-			s.logoutError(w, r, http.StatusBadRequest, "invalid_request", "invalid logout token", err)
-		default: // the provider's metadata or keys are not available
+		} else { // the provider's metadata or keys are not available
 			s.logoutError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "the provider's signing keys cannot be loaded right now", err)
 		}
 		return
