@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -39,10 +38,22 @@ func TestStoreContract(t *testing.T) {
 			// them (and, for memory, private to each Manager).
 			t.Run("EndSessionsBySidSubOrBoth", func(t *testing.T) { checkEndSessions(t, open(t, Options{})) })
 			t.Run("InFlightRequestCannotUndoLogout", func(t *testing.T) {
-				checkInFlightLogout(t, open(t, Options{IdleTimeout: 10 * time.Minute, TouchEvery: time.Nanosecond}))
+				m := open(t, Options{IdleTimeout: 10 * time.Minute, TouchEvery: time.Nanosecond})
+				checkInFlight(t, m, func(t *testing.T, c *http.Cookie) {
+					logout := load(t, m, c)
+					if _, err := m.SignOut(logout); err != nil {
+						t.Fatal(err)
+					}
+					save(t, m, logout)
+				})
 			})
 			t.Run("InFlightRequestCannotUndoProviderLogout", func(t *testing.T) {
-				checkInFlightEndSessions(t, open(t, Options{IdleTimeout: 10 * time.Minute, TouchEvery: time.Nanosecond}))
+				m := open(t, Options{IdleTimeout: 10 * time.Minute, TouchEvery: time.Nanosecond})
+				checkInFlight(t, m, func(t *testing.T, _ *http.Cookie) {
+					if n, err := m.EndSessions(context.Background(), "https://inflight.example", "", "s1"); err != nil || n != 1 {
+						t.Fatalf("EndSessions: %d %v", n, err)
+					}
+				})
 			})
 			t.Run("HotPathReadsOnceWritesNothing", func(t *testing.T) {
 				checkHotPath(t, open(t, Options{IdleTimeout: time.Hour}))
@@ -116,38 +127,19 @@ func checkEndSessions(t *testing.T, m *Manager) {
 	}
 }
 
-func checkInFlightLogout(t *testing.T, m *Manager) {
+// checkInFlight: a request that loaded the session (and moved its
+// last-seen time, so it will write) before the session is ended by end,
+// and saves after, must not bring it back or leave it in the index.
+func checkInFlight(t *testing.T, m *Manager, end func(t *testing.T, c *http.Cookie)) {
 	const iss = "https://inflight.example"
 	c := signIn(t, m, Login{Issuer: iss, Subject: "alice", SID: "s1"})
-	slow := load(t, m, c) // a page request, still running; it moves last-seen forward
-	logout := load(t, m, c)
-	if _, err := m.SignOut(logout); err != nil {
-		t.Fatal(err)
-	}
-	save(t, m, logout)
+	slow := load(t, m, c) // a page request, still running
+	end(t, c)
 	if w := save(t, m, slow); len(w.Result().Cookies()) != 0 {
 		t.Errorf("the ended session's response set a cookie: %v", w.Result().Cookies())
 	}
 	if loggedIn(t, m, c) {
-		t.Fatal("a request in flight brought a logged-out session back")
-	}
-	if keys, _ := m.index.Find(context.Background(), iss, "alice", ""); len(keys) != 0 {
-		t.Fatalf("the index lists %d ended sessions", len(keys))
-	}
-}
-
-func checkInFlightEndSessions(t *testing.T, m *Manager) {
-	const iss = "https://inflight-bc.example"
-	c := signIn(t, m, Login{Issuer: iss, Subject: "alice", SID: "s1"})
-	slow := load(t, m, c)
-	if n, err := m.EndSessions(context.Background(), iss, "", "s1"); err != nil || n != 1 {
-		t.Fatalf("EndSessions: %d %v", n, err)
-	}
-	if w := save(t, m, slow); len(w.Result().Cookies()) != 0 {
-		t.Errorf("the ended session's response set a cookie: %v", w.Result().Cookies())
-	}
-	if loggedIn(t, m, c) {
-		t.Fatal("a request in flight brought a session ended by the provider back")
+		t.Fatal("a request in flight brought an ended session back")
 	}
 	if keys, _ := m.index.Find(context.Background(), iss, "alice", ""); len(keys) != 0 {
 		t.Fatalf("the index lists %d ended sessions", len(keys))
@@ -297,14 +289,7 @@ func TestStoreOutage(t *testing.T) {
 			c := signIn(t, m, Login{Issuer: "https://outage.example", Subject: "alice", SID: "s1"})
 
 			proxy.Down()
-			req := httptest.NewRequest("GET", "/", nil)
-			req.AddCookie(c)
-			if _, err := m.Load(req); !errors.Is(err, ErrStore) {
-				t.Fatalf("Load with the store down: %v, want ErrStore", err)
-			}
-			if err := m.Ping(context.Background()); !errors.Is(err, ErrStore) {
-				t.Fatalf("Ping with the store down: %v", err)
-			}
+			wantStoreDown(t, m, c)
 			if _, err := m.EndSessions(context.Background(), "https://outage.example", "", "s1"); !errors.Is(err, ErrStore) {
 				t.Fatalf("EndSessions with the store down: %v", err)
 			}

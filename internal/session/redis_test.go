@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -98,14 +99,7 @@ func TestRedisServerStoppedAndRestarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	server.Wait()
-	req := httptest.NewRequest("GET", "/", nil)
-	req.AddCookie(c)
-	if _, err := m.Load(req); !errors.Is(err, ErrStore) {
-		t.Fatalf("Load with Redis stopped: %v", err)
-	}
-	if err := m.Ping(context.Background()); !errors.Is(err, ErrStore) {
-		t.Fatalf("Ping with Redis stopped: %v", err)
-	}
+	wantStoreDown(t, m, c)
 
 	server = start()
 	waitPing(t, m)
@@ -125,6 +119,19 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// wantStoreDown checks that loading c's session and Ping fail with ErrStore.
+func wantStoreDown(t *testing.T, m *Manager, c *http.Cookie) {
+	t.Helper()
+	req := httptest.NewRequest("GET", "/", nil)
+	req.AddCookie(c)
+	if _, err := m.Load(req); !errors.Is(err, ErrStore) {
+		t.Fatalf("Load with the store down: %v, want ErrStore", err)
+	}
+	if err := m.Ping(context.Background()); !errors.Is(err, ErrStore) {
+		t.Fatalf("Ping with the store down: %v", err)
+	}
 }
 
 func waitPing(t *testing.T, m *Manager) {
