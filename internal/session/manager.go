@@ -180,9 +180,13 @@ func (m *Manager) prune(every time.Duration) {
 		case <-m.stop:
 			return
 		case <-t.C:
-			if err := m.index.DeleteExpired(context.Background(), m.now()); err != nil {
+			// A batch, not a request: a minute, not RP_SESSION_STORE_TIMEOUT,
+			// so a backlog of expired rows does not keep timing out.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if err := m.backend.index.DeleteExpired(ctx, m.now()); err != nil {
 				m.log.Warn("pruning expired sessions and index entries failed; will retry", "err", err)
 			}
+			cancel()
 		}
 	}
 }

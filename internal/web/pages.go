@@ -53,7 +53,7 @@ func (s *Server) handleProfile(w http.ResponseWriter, r *http.Request) {
 	})
 	pd := profileData{
 		SignedInAt: l.SignedInAt.UTC().Format(time.RFC1123),
-		EndsBy:     s.sessions.Deadline(ctx).UTC().Format(time.RFC1123),
+		EndsBy:     s.sessions.LifetimeEnd(l).UTC().Format(time.RFC1123),
 		Claims:     rows,
 	}
 	if s.idleTimeout > 0 {

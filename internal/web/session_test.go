@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +69,29 @@ func TestHTTPSMakesTheCookieSecure(t *testing.T) {
 	}
 	if hsts := h.get("/").Header.Get("Strict-Transport-Security"); hsts == "" {
 		t.Error("no HSTS over https")
+	}
+}
+
+// TestProfileShowsWhenTheSessionEndsAtTheLatest: "Session ends by" is the
+// lifetime's end, with the idle timeout named beside it, not the idle
+// deadline of the moment.
+func TestProfileShowsWhenTheSessionEndsAtTheLatest(t *testing.T) {
+	h := newHarness(t, withEnv("RP_SESSION_LIFETIME", "12h"), withEnv("RP_SESSION_IDLE_TIMEOUT", "1h"))
+	signedIn := time.Now()
+	h.login()
+	body := h.get("/profile").body
+	m := regexp.MustCompile(`Session ends by</dt><dd>([^(<]+)`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no end on the profile:\n%s", body)
+	}
+	end, err := time.Parse(time.RFC1123, strings.TrimSpace(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := end.Sub(signedIn.Add(12 * time.Hour)); d < -time.Minute || d > time.Minute {
+		t.Fatalf("ends by %v, want sign-in + 12h (%v)", end, signedIn.Add(12*time.Hour))
+	}
+	if !strings.Contains(body, "or after 1h0m0s without use") {
+		t.Error("the idle timeout is not named")
 	}
 }
