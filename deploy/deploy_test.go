@@ -967,16 +967,21 @@ func TestKeycloakHealthCheckScript(t *testing.T) {
 		})
 	}
 	t.Run("nothing listening", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if err := runScript(bash, strings.Replace(script, target, "/dev/tcp/127.0.0.1/"+strconv.Itoa(port), 1)); err == nil {
+		if err := runScript(bash, strings.Replace(script, target, "/dev/tcp/127.0.0.1/"+strconv.Itoa(closedPort(t)), 1)); err == nil {
 			t.Error("healthy with nothing listening")
 		}
 	})
+}
+
+// closedPort returns a loopback port on which nothing listens.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 func runScript(bash, script string) error {

@@ -430,13 +430,7 @@ func TestRedisHealthCheckScript(t *testing.T) {
 		})
 	}
 	t.Run("nothing listening", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if err := run(port); err == nil {
+		if err := run(closedPort(t)); err == nil {
 			t.Error("healthy with nothing listening")
 		}
 	})

@@ -57,16 +57,19 @@ func refuse(reason, format string, args ...any) error {
 }
 
 // VerifyLogoutToken verifies a back-channel logout token: a compact JWS
-// signed with the one registered algorithm by a key of the provider (an
-// unknown kid refreshes the keys through the same throttle as ID tokens),
-// with go-oidc's VerifyLogout, plus what it leaves to its caller and the
-// spec's errata ask:
+// signed with the one registered algorithm by a key of the provider,
+// verified once with go-oidc's key set (an unknown kid refreshes the keys
+// through the same throttle as ID tokens). rp then checks the verified
+// claims, all that go-oidc's VerifyLogout checks and what it leaves to its
+// caller and the spec's errata ask; for a token with exp, VerifyLogout
+// runs its own checks too. The checks:
 //   - typ, when present, is logout+jwt or JWT (as media types);
 //   - iss is the issuer; aud is rp's client id and no one else's, azp
 //     (required with several audiences) is rp;
 //   - iat is present, not in the future and at most LogoutTokenMaxAge old;
-//     exp, when present, has not passed (tokens without exp, which go-oidc
-//     refuses, are verified against the same key set and checks);
+//     exp, when present, has not passed (VerifyLogout requires exp, which
+//     the spec did not before its errata: a token without it passes rp's
+//     checks alone);
 //   - jti is present; sid or sub is present; nonce is absent;
 //   - events is a JSON object whose backchannel-logout member is an object.
 //

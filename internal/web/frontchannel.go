@@ -2,7 +2,7 @@ package web
 
 import (
 	"net/http"
-	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -45,15 +45,9 @@ func (s *Server) handleFrontchannelLogout(w http.ResponseWriter, r *http.Request
 // frameableCSP is rp's policy with frame-ancestors naming the provider's
 // origins: the issuer's and, when it differs, the end-session endpoint's.
 func (s *Server) frameableCSP() string {
-	origins := []string{}
+	var origins []string
 	add := func(raw string) {
-		if u, err := url.Parse(raw); err == nil && u.Host != "" && (u.Scheme == "https" || u.Scheme == "http") {
-			o := u.Scheme + "://" + u.Host
-			for _, have := range origins {
-				if have == o {
-					return
-				}
-			}
+		if o := originOf(raw); o != "" && !slices.Contains(origins, o) {
 			origins = append(origins, o)
 		}
 	}

@@ -110,13 +110,18 @@ func (s *Server) contentSecurityPolicy() string {
 	if err != nil {
 		return buildCSP("") // asked again until the metadata is there
 	}
-	endSessionOrigin := ""
-	if u, err := url.Parse(md.EndSessionEndpoint); err == nil && u.Host != "" {
-		endSessionOrigin = u.Scheme + "://" + u.Host
-	}
-	csp := buildCSP(endSessionOrigin)
+	csp := buildCSP(originOf(md.EndSessionEndpoint))
 	s.csp.Store(&csp)
 	return csp
+}
+
+// originOf is the scheme://host[:port] of an absolute http(s) URL, or "".
+func originOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 func buildCSP(endSessionOrigin string) string {
