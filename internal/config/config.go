@@ -5,7 +5,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -40,13 +42,43 @@ type Config struct {
 
 	LogFormat string // RP_LOG_FORMAT: text or json
 	LogLevel  string // RP_LOG_LEVEL: debug, info, warn, error
+
+	// SessionCookieName is RP_SESSION_COOKIE_NAME; https adds __Host-.
+	SessionCookieName string
+	OfflineAccess     bool // RP_OFFLINE_ACCESS: ask for refresh tokens with offline_access when offered
+
+	// Protecting an app.
+	Upstream            string         // RP_UPSTREAM: the app behind rp (proxy mode); "" for none
+	UpstreamTimeout     time.Duration  // RP_UPSTREAM_TIMEOUT: the app must start answering within it
+	PathPrefix          string         // RP_PATH_PREFIX: prefix of rp's own routes, "" or like /_rp
+	TrustedProxies      []netip.Prefix // RP_TRUSTED_PROXIES: whose X-Forwarded-* headers rp believes
+	PassAccessToken     bool           // RP_PASS_ACCESS_TOKEN: Authorization: Bearer to the app
+	AllowedGroups       []string       // RP_ALLOWED_GROUPS: one of them is needed
+	AllowedEmailDomains []string       // RP_ALLOWED_EMAIL_DOMAINS: the email's domain is one of them
+	PathRules           []PathRule     // RP_PATH_RULES: groups needed below a path
+	GroupsClaim         string         // RP_GROUPS_CLAIM: the claim holding the groups
 }
 
+// PathRule says that the paths at and below Prefix need one of Groups.
+type PathRule struct {
+	Prefix string
+	Groups []string
+}
+
+// Route is path on rp's public URL, under the prefix: Route("/callback").
+func (c Config) Route(path string) string { return c.BaseURL + c.PathPrefix + path }
+
 // RedirectURL is the redirect_uri registered at the provider.
-func (c Config) RedirectURL() string { return c.BaseURL + "/callback" }
+func (c Config) RedirectURL() string { return c.Route("/callback") }
 
 // PostLogoutRedirectURL is the post_logout_redirect_uri registered at the provider.
-func (c Config) PostLogoutRedirectURL() string { return c.BaseURL + "/logged-out" }
+func (c Config) PostLogoutRedirectURL() string { return c.Route("/logged-out") }
+
+// BackchannelLogoutURL is the back-channel logout URI to register.
+func (c Config) BackchannelLogoutURL() string { return c.Route("/backchannel-logout") }
+
+// FrontchannelLogoutURL is the front-channel logout URI to register.
+func (c Config) FrontchannelLogoutURL() string { return c.Route("/frontchannel-logout") }
 
 // SecureCookies reports whether cookies must carry the Secure attribute.
 func (c Config) SecureCookies() bool { return strings.HasPrefix(c.BaseURL, "https://") }
@@ -142,7 +174,112 @@ func (c Config) Validate() error {
 	if !slices.Contains(logLevels, c.LogLevel) {
 		bad("RP_LOG_LEVEL", "%q is not one of %s", c.LogLevel, strings.Join(logLevels, ", "))
 	}
+	if !cookieName.MatchString(c.SessionCookieName) || strings.HasPrefix(strings.ToLower(c.SessionCookieName), "__") {
+		bad("RP_SESSION_COOKIE_NAME", "%q must be letters, digits, - and _ (at most 64, no leading __: rp adds __Host- itself over https)", c.SessionCookieName)
+	}
+	if c.Upstream != "" {
+		if err := checkHTTPURL(c.Upstream, true); err != nil {
+			bad("RP_UPSTREAM", "%v", err)
+		}
+	}
+	if c.UpstreamTimeout <= 0 {
+		bad("RP_UPSTREAM_TIMEOUT", "must be positive, got %s", c.UpstreamTimeout)
+	}
+	if err := checkPathPrefix(c.PathPrefix); err != nil {
+		bad("RP_PATH_PREFIX", "%v", err)
+	}
+	if !claimName.MatchString(c.GroupsClaim) {
+		bad("RP_GROUPS_CLAIM", "%q is not a claim name", c.GroupsClaim)
+	}
+	for _, r := range c.PathRules {
+		if r.Prefix == c.PathPrefix || (c.PathPrefix != "" && strings.HasPrefix(r.Prefix, c.PathPrefix+"/")) {
+			bad("RP_PATH_RULES", "%q is rp's own prefix RP_PATH_PREFIX, not the app's", r.Prefix)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+var (
+	cookieName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	claimName  = regexp.MustCompile(`^[A-Za-z0-9_.:/-]{1,128}$`)
+	// prefixChars are the characters of an RP_PATH_PREFIX: unreserved
+	// ones, so that the prefix reads the same encoded or not.
+	prefixChars = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)+$`)
+)
+
+// checkPathPrefix accepts "" or a path like /_rp: no trailing slash, no
+// dot segments, nothing that needs encoding.
+func checkPathPrefix(p string) error {
+	if p == "" {
+		return nil
+	}
+	if !prefixChars.MatchString(p) {
+		return fmt.Errorf("%q must look like /_rp: a path of letters, digits and . _ ~ -, starting with / and not ending with one", p)
+	}
+	for _, seg := range strings.Split(p[1:], "/") {
+		if seg == "." || seg == ".." {
+			return fmt.Errorf("%q must not have . or .. segments", p)
+		}
+	}
+	return nil
+}
+
+// parseTrusted reads RP_TRUSTED_PROXIES: CIDRs or single addresses,
+// separated by commas or spaces.
+func parseTrusted(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range list(v) {
+		if p, err := netip.ParsePrefix(f); err == nil {
+			if p != p.Masked() {
+				return nil, fmt.Errorf("%q has host bits set; did you mean %s?", f, p.Masked())
+			}
+			out = append(out, p)
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR like 10.0.0.0/8 nor an address", f)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// parsePathRules reads RP_PATH_RULES: "/admin=admins /reports=finance,auditors".
+func parsePathRules(v string) ([]PathRule, error) {
+	var out []PathRule
+	seen := make(map[string]bool)
+	for _, f := range strings.Fields(v) {
+		prefix, groups, ok := strings.Cut(f, "=")
+		gs := list(groups)
+		if !ok || len(gs) == 0 {
+			return nil, fmt.Errorf("%q must be PATH=GROUP[,GROUP...], e.g. /admin=admins", f)
+		}
+		prefix = strings.TrimRight(prefix, "/")
+		if prefix == "" {
+			prefix = "/"
+		}
+		if !strings.HasPrefix(prefix, "/") || strings.ContainsAny(prefix, "?#%\\") {
+			return nil, fmt.Errorf("%q: the path must start with / and hold no ?, #, %% or \\", f)
+		}
+		for _, seg := range strings.Split(prefix, "/") {
+			if seg == "." || seg == ".." {
+				return nil, fmt.Errorf("%q: the path must not have . or .. segments", f)
+			}
+		}
+		if seen[prefix] {
+			return nil, fmt.Errorf("%q: %s has a rule already", f, prefix)
+		}
+		seen[prefix] = true
+		out = append(out, PathRule{Prefix: prefix, Groups: gs})
+	}
+	return out, nil
+}
+
+// list splits a setting on commas and white space.
+func list(v string) []string {
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
 }
 
 func checkHTTPURL(raw string, allowPath bool) error {
@@ -169,7 +306,7 @@ func checkHTTPURL(raw string, allowPath bool) error {
 func checkBaseURL(raw string) error {
 	if err := checkHTTPURL(raw, false); err != nil {
 		if u, perr := url.Parse(raw); perr == nil && u.Path != "" && u.User == nil {
-			return fmt.Errorf("must be an origin without a path (serving under a path prefix is not supported), got %q", raw)
+			return fmt.Errorf("must be an origin without a path, got %q (to move rp's routes under a path, set RP_PATH_PREFIX)", raw)
 		}
 		return err
 	}

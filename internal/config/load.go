@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -59,6 +60,40 @@ var settings = []setting{
 	{"RP_SESSION_LIFETIME", "12h", "a session ends this long after sign-in, used or not", dur(func(c *Config) *time.Duration { return &c.SessionLifetime })},
 	{"RP_LOG_FORMAT", "text", "log format: text or json", str(func(c *Config) *string { return &c.LogFormat })},
 	{"RP_LOG_LEVEL", "info", "log level: debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
+	{"RP_SESSION_COOKIE_NAME", "rp_session", "name of the session cookie (https adds the __Host- prefix)", str(func(c *Config) *string { return &c.SessionCookieName })},
+	{"RP_OFFLINE_ACCESS", "true", "ask for refresh tokens with the offline_access scope when the provider offers it", boolean(func(c *Config) *bool { return &c.OfflineAccess })},
+	{"RP_UPSTREAM", "", "the app rp protects: every request outside rp's routes goes there when signed in (proxy mode)", str(func(c *Config) *string { return &c.Upstream })},
+	{"RP_UPSTREAM_TIMEOUT", "60s", "how long the app may take to start its answer before rp answers 504", dur(func(c *Config) *time.Duration { return &c.UpstreamTimeout })},
+	{"RP_PATH_PREFIX", "", "prefix of rp's own routes when they clash with the app's, e.g. /_rp", str(func(c *Config) *string { return &c.PathPrefix })},
+	{"RP_TRUSTED_PROXIES", "", "CIDRs or addresses of the proxies whose X-Forwarded-* headers rp believes", func(c *Config, v string) error {
+		p, err := parseTrusted(v)
+		c.TrustedProxies = p
+		return err
+	}},
+	{"RP_PASS_ACCESS_TOKEN", "false", "send the access token to the app as Authorization: Bearer", boolean(func(c *Config) *bool { return &c.PassAccessToken })},
+	{"RP_ALLOWED_GROUPS", "", "groups allowed in, separated by commas (default: anyone signed in)", strList(func(c *Config) *[]string { return &c.AllowedGroups })},
+	{"RP_ALLOWED_EMAIL_DOMAINS", "", "email domains allowed in, separated by commas (default: any)", strList(func(c *Config) *[]string { return &c.AllowedEmailDomains })},
+	{"RP_PATH_RULES", "", "groups needed below a path, e.g. \"/admin=admins /reports=finance,auditors\"", func(c *Config, v string) error {
+		r, err := parsePathRules(v)
+		c.PathRules = r
+		return err
+	}},
+	{"RP_GROUPS_CLAIM", "groups", "the claim that holds the user's groups", str(func(c *Config) *string { return &c.GroupsClaim })},
+}
+
+func boolean(dst func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("not true or false: %q", v)
+		}
+		*dst(c) = b
+		return nil
+	}
+}
+
+func strList(dst func(*Config) *[]string) func(*Config, string) error {
+	return func(c *Config, v string) error { *dst(c) = list(v); return nil }
 }
 
 // secretFiles maps a secret's setting to the variable naming a file that holds it.

@@ -51,7 +51,7 @@ func TestSessionsOfTheEarlierReleaseStillLoad(t *testing.T) {
 	if l, ok := m.Login(ctx); !ok || l.Subject != "alice" {
 		t.Fatal("a gob-encoded session of the earlier release did not load")
 	}
-	if tok, ok := m.Tokens(ctx); !ok || tok.IDToken != "x" {
+	if tok, ok, _ := m.Tokens(ctx); !ok || tok.IDToken != "x" {
 		t.Fatalf("its ID token (kept inside the login then) is lost: %+v", tok)
 	}
 }

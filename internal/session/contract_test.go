@@ -373,10 +373,10 @@ func TestTokensAreKeptApartFromTheLogin(t *testing.T) {
 	if strings.Contains(string(raw), "id-token-of-alice") {
 		t.Fatal("the login holds the tokens: every request would decode them")
 	}
-	if tok, ok := m.Tokens(ctx); !ok || tok.IDToken != "id-token-of-alice" || tok.AccessToken != "at" {
+	if tok, ok, _ := m.Tokens(ctx); !ok || tok.IDToken != "id-token-of-alice" || tok.AccessToken != "at" {
 		t.Fatalf("tokens: %+v %v", tok, ok)
 	}
-	if _, ok := m.Tokens(load(t, m, nil)); ok {
+	if _, ok, _ := m.Tokens(load(t, m, nil)); ok {
 		t.Fatal("tokens without a session")
 	}
 }

@@ -35,7 +35,8 @@ type Index interface {
 	// given sid, or with the given sub when sid is empty; with both,
 	// entries matching both. With neither it returns none.
 	Find(ctx context.Context, iss, sub, sid string) ([]string, error)
-	// Delete deletes the sessions stored under keys and their entries, in
+	// Delete deletes the sessions stored under keys, their tokens and
+	// their entries, in
 	// one transaction where the store has them, and returns how many
 	// sessions it deleted.
 	Delete(ctx context.Context, keys []string) (int, error)

@@ -188,9 +188,10 @@ func (x redisIndex) Delete(ctx context.Context, keys []string) (int, error) {
 	var deleted *redis.IntCmd
 	_, err = x.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		sessions := make([]string, len(keys))
-		entries := make([]string, len(keys))
+		entries := make([]string, 2*len(keys))
 		for i, k := range keys {
 			sessions[i], entries[i] = x.sessionKey(k), x.entryKey(k)
+			entries[len(keys)+i] = x.sessionKey(tokenKey(k))
 		}
 		deleted = p.Del(ctx, sessions...)
 		p.Del(ctx, entries...)

@@ -140,6 +140,13 @@ func (x sqlIndex) Delete(ctx context.Context, keys []string) (int, error) {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+indexTable+` WHERE key IN (`+in+`)`, args...); err != nil {
 			return 0, fmt.Errorf("%w: ending sessions: %w", ErrStore, err)
 		}
+		tokens := make([]any, len(args))
+		for i, k := range batch {
+			tokens[i] = tokenKey(k)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+x.sessions+` WHERE token IN (`+in+`)`, tokens...); err != nil {
+			return 0, fmt.Errorf("%w: ending sessions' tokens: %w", ErrStore, err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("%w: ending sessions: %w", ErrStore, err)

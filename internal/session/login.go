@@ -24,6 +24,8 @@ type Tokens struct {
 	AccessToken  string    `json:"access_token,omitempty"`
 	RefreshToken string    `json:"refresh_token,omitempty"`
 	Expiry       time.Time `json:"token_expiry,omitzero"` // the access token's
+	// RefreshAt is when to refresh, shortly before Expiry; zero: never.
+	RefreshAt time.Time `json:"refresh_at,omitzero"`
 }
 
 // PendingAuth is an authorization request in flight, bound to the browser

@@ -30,6 +30,10 @@ type Options struct {
 	IdleTimeout   time.Duration // 0: none
 	Lifetime      time.Duration // absolute, from sign-in
 	SecureCookie  bool          // set when rp is served over https
+	CookieName    string        // default rp_session; https adds __Host-
+	// AccessTokenInSession keeps a copy of the access token in the
+	// session's data, for requests that pass it on without a second read.
+	AccessTokenInSession bool
 	Logger        *slog.Logger
 	Now           func() time.Time // default time.Now
 
@@ -54,6 +58,9 @@ type Manager struct {
 	log        *slog.Logger
 	now        func() time.Time
 	stop       chan struct{}
+
+	accessInSession bool
+	flights         flights
 
 	closeOnce sync.Once
 	closeErr  error
@@ -117,6 +124,8 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 		log:        o.Logger,
 		now:        o.Now,
 		stop:       make(chan struct{}),
+
+		accessInSession: o.AccessTokenInSession,
 	}
 	s := scs.New()
 	s.Store = m.store
@@ -127,10 +136,13 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 	s.Lifetime = o.Lifetime
 	// A leaked store must not hand out live cookies.
 	s.HashTokenInStore = true
-	s.Cookie.Name = "rp_session"
+	if o.CookieName == "" {
+		o.CookieName = "rp_session"
+	}
+	s.Cookie.Name = o.CookieName
 	if o.SecureCookie {
 		// __Host- makes browsers insist on Secure, Path=/ and no Domain.
-		s.Cookie.Name = "__Host-rp_session"
+		s.Cookie.Name = "__Host-" + o.CookieName
 	}
 	s.Cookie.Secure = o.SecureCookie
 	s.Cookie.HttpOnly = true
@@ -198,6 +210,7 @@ type request struct {
 	login    *Login
 	touched  bool // Load moved the session's last-seen time forward
 	signedIn bool // SignIn ran: the session is new and indexed
+	tokens   *Tokens
 }
 
 type requestKey struct{}
@@ -354,19 +367,6 @@ func (m *Manager) Deadline(ctx context.Context) time.Time { return m.scs.Deadlin
 // LifetimeEnd is when the session of l ends even if it is used all along.
 func (m *Manager) LifetimeEnd(l Login) time.Time { return l.SignedInAt.Add(m.lifetime) }
 
-// Tokens returns the provider's tokens of the signed-in session, if any.
-func (m *Manager) Tokens(ctx context.Context) (Tokens, bool) {
-	if _, ok := m.Login(ctx); !ok {
-		return Tokens{}, false
-	}
-	var t Tokens
-	// Sessions of the earlier release kept the tokens inside the login.
-	if !getJSON(m, ctx, keyTokens, &t) && !getJSON(m, ctx, keyLogin, &t) {
-		return Tokens{}, false
-	}
-	return t, true
-}
-
 // SignIn starts an authenticated session: it renews the session token (no
 // fixation: the token the browser had before is deleted), stores l and t
 // with a fresh CSRF token, and indexes the session by the provider's sub
@@ -381,9 +381,13 @@ func (m *Manager) SignIn(ctx context.Context, l Login, t Tokens) error {
 		l.SignedInAt = now
 	}
 	deadline := m.deadline(l, now)
+	key := storeKey(m.scs.Token(ctx))
 	// The index before anything else: if it fails, the session saved with
 	// the error page holds no login.
-	if err := m.index.Add(ctx, storeKey(m.scs.Token(ctx)), indexEntry(l, deadline)); err != nil {
+	if err := m.index.Add(ctx, key, indexEntry(l, deadline)); err != nil {
+		return err
+	}
+	if err := m.writeTokens(ctx, key, l, t); err != nil {
 		return err
 	}
 	m.scs.Remove(ctx, keyLogout)
@@ -393,11 +397,9 @@ func (m *Manager) SignIn(ctx context.Context, l Login, t Tokens) error {
 	if err := putJSON(m, ctx, keyLogin, l); err != nil {
 		return err
 	}
-	if err := putJSON(m, ctx, keyTokens, t); err != nil {
-		return err
-	}
+	m.putHints(ctx, t)
 	if rs := state(ctx); rs != nil {
-		rs.decoded, rs.login, rs.touched, rs.signedIn = true, &l, false, true
+		rs.decoded, rs.login, rs.touched, rs.signedIn, rs.tokens = true, &l, false, true, &t
 	}
 	return nil
 }
@@ -413,11 +415,15 @@ func (m *Manager) SignOut(ctx context.Context) (Login, error) {
 		return l, fmt.Errorf("%w: destroying: %w", ErrStore, err)
 	}
 	if rs := state(ctx); rs != nil {
-		rs.decoded, rs.login, rs.signedIn = true, nil, false
+		rs.decoded, rs.login, rs.signedIn, rs.tokens = true, nil, false, nil
 	}
 	if token != "" {
-		if err := m.index.Remove(ctx, storeKey(token)); err != nil {
+		key := storeKey(token)
+		if err := m.index.Remove(ctx, key); err != nil {
 			m.log.Warn("a destroyed session stays in the index until it expires", "err", err)
+		}
+		if err := m.store.DeleteCtx(ctx, tokenKey(key)); err != nil {
+			m.log.Warn("a destroyed session's tokens stay until they expire", "err", err)
 		}
 	}
 	return l, nil

@@ -46,7 +46,7 @@ func TestRedisKeysAllExpire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 5 { // session, entry, sid set, sub set, claim
+	if len(keys) != 6 { // session, its tokens, entry, sid set, sub set, claim
 		t.Fatalf("keys: %v", keys)
 	}
 	for _, k := range keys {
