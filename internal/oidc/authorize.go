@@ -29,7 +29,13 @@ func (c *Client) AuthCodeURL(a AuthRequest) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return m.oauth2.AuthCodeURL(a.State, oauth2.S256ChallengeOption(a.Verifier), gooidc.Nonce(a.Nonce)), nil
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(a.Verifier), gooidc.Nonce(a.Nonce)}
+	if m.offline {
+		// Core 11: offline_access needs prompt=consent, or providers drop
+		// it. Keycloak shows consent only to clients that require it.
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "consent"))
+	}
+	return m.oauth2.AuthCodeURL(a.State, opts...), nil
 }
 
 // CheckIssuerParam applies RFC 9207 to the authorization response's query:

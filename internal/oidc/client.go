@@ -27,6 +27,9 @@ type Settings struct {
 	Scopes       []string // requested scopes, including openid
 	SigningAlg   string   // the one alg accepted for signed tokens; default RS256
 	AuthInParams bool     // client_secret_post instead of client_secret_basic
+	// OfflineAccess asks for offline_access (refresh tokens) when the
+	// provider offers it.
+	OfflineAccess bool
 
 	Timeout   time.Duration // bound on each provider request; default 10s
 	ClockSkew time.Duration // leeway for exp and iat; default 1m
@@ -151,7 +154,8 @@ func (c *Client) Discover(ctx context.Context) error {
 		return err
 	}
 	c.meta, c.lastErr = m, nil
-	c.log.Info("provider metadata loaded", "issuer", c.s.Issuer, "end_session", m.endSession != "", "iss_parameter", m.issParam)
+	c.log.Info("provider metadata loaded", "issuer", c.s.Issuer, "end_session", m.endSession != "", "iss_parameter", m.issParam,
+		"offline_access", m.offline, "revocation", m.doc.RevocationEndpoint != "")
 	return nil
 }
 

@@ -27,6 +27,16 @@ type Discovery struct {
 	TokenEndpointAuthMethods   []string `json:"token_endpoint_auth_methods_supported"`
 	BackchannelLogoutSupported bool     `json:"backchannel_logout_supported"`
 	BackchannelLogoutSession   bool     `json:"backchannel_logout_session_supported"`
+	RevocationEndpoint         string   `json:"revocation_endpoint"`
+	ScopesSupported            []string `json:"scopes_supported"`
+	GrantTypesSupported        []string `json:"grant_types_supported"`
+}
+
+// OfflineAccess reports whether the provider offers refresh tokens through
+// the offline_access scope: it lists the scope and the refresh_token grant
+// (RFC 8414: without grant_types_supported, it offers none).
+func (d Discovery) OfflineAccess() bool {
+	return slices.Contains(d.ScopesSupported, "offline_access") && slices.Contains(d.GrantTypesSupported, "refresh_token")
 }
 
 // metadata is everything built from a successful discovery.
@@ -38,6 +48,7 @@ type metadata struct {
 	keys       *gooidc.RemoteKeySet    // the verifier's keys: logout tokens are verified with them first
 	endSession string
 	issParam   bool
+	offline    bool // the authorization request asks for offline_access
 }
 
 func (c *Client) discover(ctx context.Context) (*metadata, error) {
@@ -75,6 +86,19 @@ func (c *Client) discover(ctx context.Context) (*metadata, error) {
 	if c.s.AuthInParams {
 		style = oauth2.AuthStyleInParams
 	}
+	scopes := c.s.Scopes
+	offline := slices.Contains(scopes, "offline_access")
+	if c.s.OfflineAccess && !offline && doc.OfflineAccess() {
+		scopes = append(slices.Clip(scopes), "offline_access")
+		offline = true
+	}
+	for name, v := range map[string]string{"revocation_endpoint": doc.RevocationEndpoint} {
+		if v != "" {
+			if err := checkEndpoint(v); err != nil {
+				return nil, fmt.Errorf("oidc: discovery %s: %w", name, err)
+			}
+		}
+	}
 	return &metadata{
 		doc:      doc,
 		provider: p,
@@ -82,7 +106,7 @@ func (c *Client) discover(ctx context.Context) (*metadata, error) {
 			ClientID:     c.s.ClientID,
 			ClientSecret: c.s.ClientSecret,
 			RedirectURL:  c.s.RedirectURL,
-			Scopes:       c.s.Scopes,
+			Scopes:       scopes,
 			Endpoint: oauth2.Endpoint{
 				AuthURL:   doc.AuthorizationEndpoint,
 				TokenURL:  doc.TokenEndpoint,
@@ -93,6 +117,7 @@ func (c *Client) discover(ctx context.Context) (*metadata, error) {
 		keys:       keys,
 		endSession: doc.EndSessionEndpoint,
 		issParam:   doc.IssParameterSupported,
+		offline:    offline,
 	}, nil
 }
 

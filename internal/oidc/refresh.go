@@ -1,0 +1,196 @@
+package oidc
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+)
+
+// ErrGrantRefused means the provider refused a refresh token with
+// invalid_grant: the user signed out there, was disabled, or the token was
+// revoked or used twice. Errors wrapping it also wrap ErrRejected. The
+// session it belonged to must end.
+var ErrGrantRefused = errors.New("oidc: the provider refused the refresh token")
+
+// Refreshed is the outcome of a refresh.
+type Refreshed struct {
+	AccessToken  string
+	RefreshToken string // the rotated one, or the one sent when the provider keeps it
+	IDToken      string // the new ID token, or "" when the provider sent none
+	Expiry       time.Time
+	// Claims are the session's claims with the new ID token's laid over
+	// them; nil when there is no new ID token.
+	Claims json.RawMessage
+}
+
+// Refresh redeems refreshToken. A new ID token, when the provider sends
+// one, is verified as Core 12.2 requires: signature, iss, aud and exp as
+// at sign-in, iat present, and sub, azp, auth_time and (when present)
+// nonce equal to those of the session's claims (prev). The call is bounded
+// by the provider timeout.
+func (c *Client) Refresh(ctx context.Context, refreshToken string, prev json.RawMessage) (*Refreshed, error) {
+	m, err := c.metadata()
+	if err != nil {
+		return nil, err
+	}
+	if refreshToken == "" {
+		return nil, rejected("no refresh token")
+	}
+	ctx, cancel := context.WithTimeout(c.exchangeContext(ctx), c.s.Timeout)
+	defer cancel()
+
+	tok, err := m.oauth2.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshToken}).Token()
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
+			return nil, fmt.Errorf("%w: %w: invalid_grant %s", ErrRejected, ErrGrantRefused, brief(errors.New(re.ErrorDescription)))
+		}
+		return nil, classifyTokenError(err)
+	}
+	if !strings.EqualFold(tok.TokenType, "Bearer") {
+		return nil, rejected("token_type %q is not Bearer", tok.TokenType)
+	}
+	out := &Refreshed{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry}
+	if out.RefreshToken == "" {
+		out.RefreshToken = refreshToken
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	if rawID == "" {
+		return out, nil
+	}
+	var before map[string]any
+	if err := json.Unmarshal(prev, &before); err != nil {
+		return nil, fmt.Errorf("oidc: the session's claims: %w", err)
+	}
+	start := time.Now()
+	idt, err := m.verifier.Verify(ctx, rawID)
+	if err != nil {
+		if c.jwks.failedSince(start) {
+			return nil, fmt.Errorf("%w: fetching the provider's signing keys: %s", ErrUnavailable, brief(err))
+		}
+		return nil, fmt.Errorf("%w: refreshed ID token: %s", ErrRejected, brief(err))
+	}
+	var claims map[string]any
+	if err := idt.Claims(&claims); err != nil {
+		return nil, rejected("refreshed ID token claims: %v", err)
+	}
+	if err := c.checkRefreshedIDToken(idt, claims, before); err != nil {
+		return nil, err
+	}
+	if idt.AccessTokenHash != "" {
+		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
+			return nil, rejected("refreshed ID token: at_hash does not match the access token")
+		}
+	}
+	for k, v := range claims {
+		before[k] = v
+	}
+	merged, err := json.Marshal(before)
+	if err != nil {
+		return nil, fmt.Errorf("oidc: encoding claims: %w", err)
+	}
+	out.IDToken, out.Claims = rawID, merged
+	return out, nil
+}
+
+// checkRefreshedIDToken applies Core 12.2 to an ID token from a refresh.
+func (c *Client) checkRefreshedIDToken(idt *gooidc.IDToken, claims, before map[string]any) error {
+	if idt.Subject == "" || idt.Subject != before["sub"] {
+		return rejected("refreshed ID token names another sub")
+	}
+	if iss, _ := before["iss"].(string); iss != "" && idt.Issuer != iss {
+		return rejected("refreshed ID token names another iss")
+	}
+	if _, ok := claims["iat"]; !ok || idt.IssuedAt.IsZero() {
+		return rejected("refreshed ID token has no iat")
+	}
+	if idt.IssuedAt.After(c.s.Now().Add(c.s.ClockSkew)) {
+		return rejected("refreshed ID token iat is in the future")
+	}
+	for _, aud := range idt.Audience {
+		if aud != c.s.ClientID {
+			return rejected("refreshed ID token has an additional audience %q", aud)
+		}
+	}
+	azp, hasAZP := claims["azp"]
+	if len(idt.Audience) > 1 && !hasAZP {
+		return rejected("refreshed ID token has several audiences but no azp")
+	}
+	if hasAZP && azp != c.s.ClientID {
+		return rejected("refreshed ID token azp is not this client")
+	}
+	if n, ok := claims["nonce"]; ok {
+		was, _ := before["nonce"].(string)
+		now, _ := n.(string)
+		if was == "" || subtle.ConstantTimeCompare([]byte(was), []byte(now)) != 1 {
+			return rejected("refreshed ID token nonce differs from the sign-in's")
+		}
+	}
+	if at, ok := claims["auth_time"]; ok {
+		if was, had := before["auth_time"]; had && !sameNumber(was, at) {
+			return rejected("refreshed ID token auth_time differs from the sign-in's")
+		}
+	}
+	return nil
+}
+
+func sameNumber(a, b any) bool {
+	x, ok1 := a.(float64)
+	y, ok2 := b.(float64)
+	return ok1 && ok2 && x == y
+}
+
+// CanRevoke reports whether the provider has a revocation endpoint.
+func (c *Client) CanRevoke() bool {
+	m, err := c.metadata()
+	return err == nil && m.doc.RevocationEndpoint != ""
+}
+
+// Revoke asks the provider to revoke token (RFC 7009), with hint
+// "refresh_token" or "access_token". It does nothing when the provider has
+// no revocation endpoint.
+func (c *Client) Revoke(ctx context.Context, token, hint string) error {
+	m, err := c.metadata()
+	if err != nil {
+		return err
+	}
+	if m.doc.RevocationEndpoint == "" || token == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.s.Timeout)
+	defer cancel()
+	form := url.Values{"token": {token}, "token_type_hint": {hint}}
+	if c.s.AuthInParams {
+		form.Set("client_id", c.s.ClientID)
+		form.Set("client_secret", c.s.ClientSecret)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.doc.RevocationEndpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return fmt.Errorf("oidc: revocation request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if !c.s.AuthInParams {
+		// RFC 6749 2.3.1: both are form-urlencoded before Basic encoding.
+		req.SetBasicAuth(url.QueryEscape(c.s.ClientID), url.QueryEscape(c.s.ClientSecret))
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return unavailable("revocation endpoint", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: revocation endpoint answered HTTP %d", ErrUnavailable, resp.StatusCode)
+	}
+	return nil
+}
