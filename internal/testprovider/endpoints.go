@@ -23,6 +23,7 @@ func (p *Provider) routes(prefix string) http.Handler {
 	mux.HandleFunc("GET "+p.paths.userinfo, p.count("userinfo", p.userinfo))
 	mux.HandleFunc("GET "+p.paths.jwks, p.count("jwks", p.jwks))
 	mux.HandleFunc("GET "+p.paths.endSession, p.count("end_session", p.endSession))
+	mux.HandleFunc("POST "+p.paths.revoke, p.count("revoke", p.revoke))
 	return mux
 }
 
@@ -76,6 +77,13 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		"backchannel_logout_supported":          true,
 		"backchannel_logout_session_supported":  true,
 	}
+	if !k.NoOffline {
+		doc["scopes_supported"] = []string{"openid", "profile", "email", "offline_access"}
+		doc["grant_types_supported"] = []string{"authorization_code", "refresh_token"}
+	}
+	if !k.NoRevocation {
+		doc["revocation_endpoint"] = p.back + p.paths.revoke
+	}
 	if k.PadDiscovery > 0 {
 		doc["padding"] = strings.Repeat("x", k.PadDiscovery)
 	}
@@ -117,6 +125,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	code := rand.Text()
 	p.mu.Lock()
+	p.scopes = append(p.scopes, q.Get("scope"))
 	p.grants[code] = grant{nonce: q.Get("nonce"), challenge: q.Get("code_challenge"),
 		redirectURI: q.Get("redirect_uri"), sub: sub, sid: sid}
 	p.mu.Unlock()
@@ -174,6 +183,10 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, k.TokenError)
 		return
 	}
+	if r.PostFormValue("grant_type") == "refresh_token" {
+		p.refreshGrant(w, r, k)
+		return
+	}
 	code := r.PostFormValue("code")
 	p.mu.Lock()
 	g, ok := p.grants[code]
@@ -188,9 +201,16 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	p.issue(w, k, g, k.IDTokenClaims, !k.OmitIDToken, true)
+}
+
+// issue answers a token request for grant g: a new access token, a new
+// refresh token when newRT, and an ID token when withID.
+func (p *Provider) issue(w http.ResponseWriter, k Knobs, g grant, edit func(map[string]any), withID, newRT bool) {
 	now := p.now()
+	ttl := cmp.Or(k.AccessTTL, 5*time.Minute)
 	claims := map[string]any{
-		"iss": p.Issuer, "sub": g.sub, "aud": p.ClientID, "exp": now.Add(5 * time.Minute).Unix(),
+		"iss": p.Issuer, "sub": g.sub, "aud": p.ClientID, "exp": now.Add(ttl).Unix(),
 		"iat": now.Unix(), "nonce": g.nonce, "name": "Alice Example",
 		"preferred_username": g.sub, "email": g.sub + "@example.com",
 	}
@@ -198,14 +218,20 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		claims["sid"] = g.sid
 	}
 	maps.Copy(claims, k.ExtraIDClaims)
-	if k.IDTokenClaims != nil {
-		k.IDTokenClaims(claims)
+	if edit != nil {
+		edit(claims)
 	}
 	resp := map[string]any{
-		"access_token": "at-" + rand.Text(), "token_type": cmp.Or(k.TokenType, "Bearer"), "expires_in": 300,
-		"refresh_token": "rt-" + rand.Text(),
+		"access_token": "at-" + rand.Text(), "token_type": cmp.Or(k.TokenType, "Bearer"), "expires_in": int(ttl.Seconds()),
 	}
-	if !k.OmitIDToken {
+	if newRT {
+		rt := "rt-" + rand.Text()
+		p.mu.Lock()
+		p.refresh[rt] = grant{nonce: g.nonce, sub: g.sub, sid: g.sid}
+		p.mu.Unlock()
+		resp["refresh_token"] = rt
+	}
+	if withID {
 		p.mu.Lock()
 		key, kid, alg := p.keys[0].priv, p.keys[0].kid, "RS256"
 		p.mu.Unlock()
@@ -221,6 +247,50 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		resp["id_token"] = p.sign(claims, key, kid, alg)
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// refreshGrant redeems a refresh token (the client is authenticated).
+func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, k Knobs) {
+	if k.RefreshDelay > 0 {
+		select {
+		case <-time.After(k.RefreshDelay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	rt := r.PostFormValue("refresh_token")
+	p.mu.Lock()
+	g, ok := p.refresh[rt]
+	if ok && !k.NoRotate {
+		delete(p.refresh, rt)
+	}
+	p.mu.Unlock()
+	if !ok || k.RefuseRefresh {
+		oauthError(w, http.StatusBadRequest, "invalid_grant")
+		return
+	}
+	// Without rotation the same refresh token stays valid, and the answer
+	// has none.
+	p.issue(w, k, g, k.RefreshIDTokenClaims, !k.NoRefreshIDToken, !k.NoRotate)
+}
+
+// revoke is RFC 7009's endpoint: it forgets the token and answers 200.
+func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
+	_ = r.ParseForm()
+	id, secret, _ := r.BasicAuth()
+	id, _ = url.QueryUnescape(id)
+	secret, _ = url.QueryUnescape(secret)
+	if subtle.ConstantTimeCompare([]byte(id), []byte(p.ClientID)) != 1 ||
+		subtle.ConstantTimeCompare([]byte(secret), []byte(p.ClientSecret)) != 1 {
+		oauthError(w, http.StatusUnauthorized, "invalid_client")
+		return
+	}
+	tok := r.PostFormValue("token")
+	p.mu.Lock()
+	p.revoked = append(p.revoked, tok)
+	delete(p.refresh, tok)
+	p.mu.Unlock()
+	w.WriteHeader(http.StatusOK)
 }
 
 func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -40,6 +41,9 @@ type Provider struct {
 	knobs   Knobs
 	keys    []signingKey // keys[0] signs; all are published
 	grants  map[string]grant
+	refresh map[string]grant // live refresh tokens
+	revoked []string
+	scopes  []string // the scope of each authorization request
 	counts  map[string]int
 	logouts []url.Values
 	now     func() time.Time
@@ -73,6 +77,23 @@ type Knobs struct {
 	ExtraIDClaims map[string]any      // merged into ID tokens
 	RequireBasic  bool                // refuse client_secret_post (on by default via New)
 	Seen          func(*http.Request) // called for every request
+	// Refresh tokens: AccessTTL is the access and ID tokens' lifetime
+	// (default 5 minutes); RefuseRefresh answers invalid_grant to every
+	// refresh (the user signed out or was disabled); RefreshDelay makes a
+	// refresh slow; NoRefreshIDToken leaves the ID token out of refresh
+	// answers; RefreshIDTokenClaims changes the refreshed ID token's
+	// claims; NoRotate keeps refresh tokens instead of rotating them
+	// (rotation, the default, refuses a used one like Keycloak's
+	// "revoke refresh token"); NoOffline advertises neither offline_access
+	// nor the refresh grant; NoRevocation has no revocation endpoint.
+	AccessTTL            time.Duration
+	RefuseRefresh        bool
+	RefreshDelay         time.Duration
+	NoRefreshIDToken     bool
+	RefreshIDTokenClaims func(map[string]any)
+	NoRotate             bool
+	NoOffline            bool
+	NoRevocation         bool
 	// RedirectURIs and PostLogoutRedirectURIs, when set, are the only
 	// registered URIs; others are refused as Keycloak does.
 	RedirectURIs           []string
@@ -81,7 +102,7 @@ type Knobs struct {
 
 // paths are the endpoints' paths below the issuer.
 type paths struct {
-	authorize, token, userinfo, jwks, endSession string
+	authorize, token, userinfo, jwks, endSession, revoke string
 }
 
 // Option shapes a Provider at creation.
@@ -117,6 +138,7 @@ func New(tb testing.TB, opts ...Option) *Provider {
 		ClientID:     "rp-test",
 		ClientSecret: "s3cret with spaces & symbols",
 		grants:       make(map[string]grant),
+		refresh:      make(map[string]grant),
 		counts:       make(map[string]int),
 		now:          time.Now,
 		knobs:        Knobs{RequireBasic: true},
@@ -126,11 +148,11 @@ func New(tb testing.TB, opts ...Option) *Provider {
 	}
 	p.keys = []signingKey{newKey(tb)}
 	prefix := ""
-	p.paths = paths{authorize: "/authorize", token: "/token", userinfo: "/userinfo", jwks: "/jwks", endSession: "/end-session"}
+	p.paths = paths{authorize: "/authorize", token: "/token", userinfo: "/userinfo", jwks: "/jwks", endSession: "/end-session", revoke: "/revoke"}
 	if p.keycloak != "" {
 		prefix = "/realms/" + p.keycloak
 		oc := prefix + "/protocol/openid-connect"
-		p.paths = paths{authorize: oc + "/auth", token: oc + "/token", userinfo: oc + "/userinfo", jwks: oc + "/certs", endSession: oc + "/logout"}
+		p.paths = paths{authorize: oc + "/auth", token: oc + "/token", userinfo: oc + "/userinfo", jwks: oc + "/certs", endSession: oc + "/logout", revoke: oc + "/revoke"}
 	}
 	p.srv = httptest.NewServer(p.routes(prefix))
 	p.back, p.front = p.srv.URL, p.srv.URL
@@ -177,6 +199,32 @@ func (p *Provider) Count(endpoint string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.counts[endpoint]
+}
+
+// Revoked returns the tokens the revocation endpoint received.
+func (p *Provider) Revoked() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.revoked)
+}
+
+// Scopes returns the scope parameter of each authorization request.
+func (p *Provider) Scopes() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.scopes)
+}
+
+// EndUserSession forgets every refresh token of sub, as a provider does
+// when the user signs out there or is disabled: refreshes then fail.
+func (p *Provider) EndUserSession(sub string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for rt, g := range p.refresh {
+		if g.sub == sub {
+			delete(p.refresh, rt)
+		}
+	}
 }
 
 // Logouts returns the queries end_session received.
