@@ -10,10 +10,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/rp-project/rp/internal/config"
 	"github.com/rp-project/rp/internal/oidc"
+	"github.com/rp-project/rp/internal/proxy"
 	"github.com/rp-project/rp/internal/session"
 	"github.com/rp-project/rp/internal/web"
 )
@@ -23,6 +25,9 @@ type Options struct {
 	Logger    *slog.Logger
 	Transport http.RoundTripper // to the provider; default http.DefaultTransport
 	Now       func() time.Time  // default time.Now
+	// UpstreamTransport carries proxied requests to RP_UPSTREAM; default
+	// one tuned for load.
+	UpstreamTransport http.RoundTripper
 }
 
 // App is a built rp: its handler, and the parts that need closing.
@@ -53,34 +58,59 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		IdleTimeout:   cfg.SessionIdleTimeout,
 		Lifetime:      cfg.SessionLifetime,
 		SecureCookie:  cfg.SecureCookies(),
+		CookieName:    cfg.SessionCookieName,
 		Logger:        o.Logger,
-		Now:           o.Now,
+		// The app is sent the access token on every request: keep a copy
+		// in the session's data, so that a request reads the store once.
+		AccessTokenInSession: cfg.PassAccessToken,
+		Now:                  o.Now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the session store: %w", err)
 	}
 	client := oidc.New(oidc.Settings{
-		Issuer:       cfg.Issuer,
-		DiscoveryURL: cfg.DiscoveryURL,
-		ClientID:     cfg.ClientID,
-		ClientSecret: cfg.ClientSecret,
-		RedirectURL:  cfg.RedirectURL(),
-		Scopes:       cfg.Scopes,
-		SigningAlg:   cfg.SigningAlg,
-		AuthInParams: cfg.TokenAuthMethod == "client_secret_post",
-		Timeout:      cfg.ProviderTimeout,
-		ClockSkew:    cfg.ClockSkew,
-		Transport:    o.Transport,
-		Now:          o.Now,
-		Logger:       o.Logger,
+		Issuer:        cfg.Issuer,
+		DiscoveryURL:  cfg.DiscoveryURL,
+		ClientID:      cfg.ClientID,
+		ClientSecret:  cfg.ClientSecret,
+		RedirectURL:   cfg.RedirectURL(),
+		Scopes:        cfg.Scopes,
+		SigningAlg:    cfg.SigningAlg,
+		AuthInParams:  cfg.TokenAuthMethod == "client_secret_post",
+		OfflineAccess: cfg.OfflineAccess,
+		Timeout:       cfg.ProviderTimeout,
+		ClockSkew:     cfg.ClockSkew,
+		Transport:     o.Transport,
+		Now:           o.Now,
+		Logger:        o.Logger,
 	})
+	var upstream *url.URL
+	if cfg.Upstream != "" {
+		if upstream, err = url.Parse(cfg.Upstream); err != nil {
+			sessions.Close()
+			return nil, fmt.Errorf("RP_UPSTREAM: %w", err)
+		}
+	}
+	rules := proxy.Rules{Groups: cfg.AllowedGroups, EmailDomains: cfg.AllowedEmailDomains}
+	for _, r := range cfg.PathRules {
+		rules.Paths = append(rules.Paths, proxy.PathRule{Prefix: r.Prefix, Groups: r.Groups})
+	}
 	srv, err := web.New(web.Deps{
-		BaseURL:     cfg.BaseURL,
-		IdleTimeout: cfg.SessionIdleTimeout,
-		OIDC:        client,
-		Sessions:    sessions,
-		Logger:      o.Logger,
-		Now:         o.Now,
+		BaseURL:           cfg.BaseURL,
+		IdleTimeout:       cfg.SessionIdleTimeout,
+		OIDC:              client,
+		Sessions:          sessions,
+		Logger:            o.Logger,
+		Now:               o.Now,
+		PathPrefix:        cfg.PathPrefix,
+		Upstream:          upstream,
+		UpstreamTimeout:   cfg.UpstreamTimeout,
+		UpstreamTransport: o.UpstreamTransport,
+		Rules:             rules,
+		Trusted:           proxy.Trusted(cfg.TrustedProxies),
+		PassAccessToken:   cfg.PassAccessToken,
+		GroupsClaim:       cfg.GroupsClaim,
+		ProviderTimeout:   cfg.ProviderTimeout,
 	})
 	if err != nil {
 		sessions.Close()
@@ -139,7 +169,8 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
 	}
-	logger.Info("rp listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "issuer", cfg.Issuer)
+	logger.Info("rp listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "issuer", cfg.Issuer,
+		"path_prefix", cfg.PathPrefix, "upstream", cfg.Upstream != "")
 	return a.Serve(ctx, ln, logger)
 }
 

@@ -13,7 +13,7 @@ import (
 // verifier to this browser's session and sends it to the provider.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	returnTo := safeReturnTo(r.URL.Query().Get("return_to"))
+	returnTo := s.safeReturnTo(r.URL.Query().Get("return_to"))
 	if _, ok := s.sessions.Login(ctx); ok {
 		http.Redirect(w, r, returnTo, http.StatusSeeOther)
 		return
@@ -84,12 +84,13 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	err = s.sessions.SignIn(ctx, session.Login{
 		Issuer: id.Issuer, Subject: id.Subject, SID: id.SessionID, Claims: id.Claims,
 		SignedInAt: s.now(), Browser: describeBrowser(r.UserAgent()),
-	}, session.Tokens{IDToken: id.IDToken, AccessToken: id.AccessToken, RefreshToken: id.RefreshToken, Expiry: id.Expiry})
+	}, session.Tokens{IDToken: id.IDToken, AccessToken: id.AccessToken, RefreshToken: id.RefreshToken,
+		Expiry: id.Expiry, RefreshAt: refreshAt(s.now(), id.Expiry)})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.log.Info("signed in", "sub", id.Subject, "has_sid", id.SessionID != "", "request_id", requestID(ctx))
+	s.log.Info("signed in", "sub", id.Subject, "has_sid", id.SessionID != "", "refresh_token", id.RefreshToken != "", "request_id", requestID(ctx))
 	http.Redirect(w, r, pending.ReturnTo, http.StatusSeeOther)
 }
 
@@ -130,7 +131,7 @@ func (s *Server) providerError(w http.ResponseWriter, r *http.Request, code, des
 func (s *Server) requireLogin(w http.ResponseWriter, r *http.Request) (session.Login, bool) {
 	l, ok := s.sessions.Login(r.Context())
 	if !ok {
-		http.Redirect(w, r, "/login?return_to="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		http.Redirect(w, r, s.route("/login?return_to="+url.QueryEscape(r.URL.RequestURI())), http.StatusSeeOther)
 	}
 	return l, ok
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"net/http"
@@ -32,13 +33,18 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	l, ok := s.sessions.Login(r.Context())
 	if !ok {
-		http.Redirect(w, r, "/logged-out", http.StatusSeeOther)
+		http.Redirect(w, r, s.route("/logged-out"), http.StatusSeeOther)
 		return
 	}
 	if !s.formCSRF(w, r, logoutForm) {
 		return
 	}
-	s.logoutAtProvider(w, r, l)
+	tokens, _, err := s.sessions.Tokens(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.logoutAtProvider(w, r, l, tokens)
 }
 
 // formGuard names a state-changing form on its refusal pages.
@@ -48,7 +54,7 @@ type formGuard struct {
 	retry  string // the page with the form
 }
 
-var logoutForm = formGuard{name: "logout", button: "Log out", retry: "/logout"}
+var logoutForm = formGuard{name: "logout", button: "Log out", retry: "/logout"} // retry is under the prefix
 
 func (g formGuard) refused() string { return strings.ToUpper(g.name[:1]) + g.name[1:] + " refused" }
 
@@ -77,18 +83,21 @@ func (s *Server) formCSRF(w http.ResponseWriter, r *http.Request, g formGuard) b
 	return false
 }
 
-// logoutAtProvider ends the current session (l's) in the store, then sends
-// the browser to the provider's end_session_endpoint, or to /logged-out
-// when the provider has none.
-func (s *Server) logoutAtProvider(w http.ResponseWriter, r *http.Request, l session.Login) {
+// logoutAtProvider ends the current session (l's, holding tokens) in the
+// store, revokes its refresh token, then sends the browser to the
+// provider's end_session_endpoint, or to /logged-out when the provider has
+// none.
+func (s *Server) logoutAtProvider(w http.ResponseWriter, r *http.Request, l session.Login, tokens session.Tokens) {
 	ctx := r.Context()
-	tokens, _ := s.sessions.Tokens(ctx)
+	// A current id_token_hint: providers may refuse an expired one.
+	tokens = s.currentIDToken(ctx, tokens)
 	if _, err := s.sessions.SignOut(ctx); err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	s.revoke(ctx, tokens)
 	state := rand.Text()
-	endURL, viaProvider := s.oidc.EndSessionURL(tokens.IDToken, s.baseURL+"/logged-out", state)
+	endURL, viaProvider := s.oidc.EndSessionURL(tokens.IDToken, s.routeURL("/logged-out"), state)
 	notice := session.LogoutNotice{Provider: viaProvider}
 	if viaProvider {
 		notice.State = state
@@ -99,9 +108,25 @@ func (s *Server) logoutAtProvider(w http.ResponseWriter, r *http.Request, l sess
 	}
 	s.log.Info("signed out", "sub", l.Subject, "at_provider", viaProvider, "request_id", requestID(ctx))
 	if !viaProvider {
-		endURL = "/logged-out"
+		endURL = s.route("/logged-out")
 	}
 	http.Redirect(w, r, endURL, http.StatusSeeOther)
+}
+
+// revoke revokes the refresh token of a session that has ended (RFC 7009),
+// when the provider has a revocation endpoint: a refresh token kept by
+// anyone must not outlive the logout (Keycloak's offline tokens outlive
+// its SSO session otherwise). A failure is logged, not shown: the session
+// has ended here, and the provider's logout follows.
+func (s *Server) revoke(ctx context.Context, t session.Tokens) {
+	if t.RefreshToken == "" || !s.oidc.CanRevoke() {
+		return
+	}
+	if err := s.oidc.Revoke(context.WithoutCancel(ctx), t.RefreshToken, "refresh_token"); err != nil {
+		s.log.Warn("revoking the refresh token at logout failed", "err", err, "request_id", requestID(ctx))
+		return
+	}
+	s.log.Debug("refresh token revoked", "request_id", requestID(ctx))
 }
 
 // handleLoggedOut serves GET /logged-out, the post_logout_redirect_uri. It

@@ -84,18 +84,23 @@ func (s *Server) withRecover(next http.Handler) http.Handler {
 // never cached: they hold personal data or single-use state.
 func (s *Server) withSecurityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", s.contentSecurityPolicy())
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Cache-Control", "no-store")
-		if s.https {
-			h.Set("Strict-Transport-Security", "max-age=31536000")
-		}
+		s.setSecurityHeaders(w.Header())
 		next.ServeHTTP(w, r)
 	})
+}
+
+// setSecurityHeaders sets the headers of every page of rp's own, also
+// those it answers in the app's place (sign-in needed, no access, app down).
+func (s *Server) setSecurityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", s.contentSecurityPolicy())
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cache-Control", "no-store")
+	if s.https {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
 }
 
 // contentSecurityPolicy allows no script at all. Forms may post to rp only,

@@ -17,12 +17,14 @@ import (
 // pages holds one parsed template set (layout + page) per page.
 type pages map[string]*template.Template
 
-var pageNames = []string{"home", "profile", "logout", "logged_out", "error", "sessions", "frontchannel"}
+var pageNames = []string{"home", "profile", "logout", "logged_out", "error", "sessions", "frontchannel", "forbidden"}
 
-func parsePages() (pages, error) {
+// parsePages parses every page with funcs: route (a path under rp's
+// prefix) and home.
+func parsePages(funcs template.FuncMap) (pages, error) {
 	p := make(pages, len(pageNames))
 	for _, name := range pageNames {
-		t, err := template.ParseFS(templates.FS, "layout.html", name+".html")
+		t, err := template.New(name).Funcs(funcs).ParseFS(templates.FS, "layout.html", name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("web: parsing page %s: %w", name, err)
 		}

@@ -34,9 +34,36 @@ func TestSafeReturnTo(t *testing.T) {
 		"/callback?code=x":       "/",
 		"/logout":                "/",
 		"/logged-out":            "/",
+		"/auth":                  "/",
+		"/%6Cogin":               "/",
+	}
+	s := &Server{home: "/"}
+	for in, want := range cases {
+		if got := s.safeReturnTo(in); got != want {
+			t.Errorf("safeReturnTo(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestSafeReturnToUnderPrefix: with rp's routes under a prefix, its own
+// sign-in routes are refused there (they would loop), and the app's paths
+// of the same names are the app's.
+func TestSafeReturnToUnderPrefix(t *testing.T) {
+	s := &Server{prefix: "/_rp", home: "/"}
+	cases := map[string]string{
+		"/_rp/login":          "/",
+		"/_rp/LOGIN/":         "/",
+		"/_rp/callback?x=1":   "/",
+		"/_rp/logout":         "/",
+		"/_rp/logged-out":     "/",
+		"/_rp/auth":           "/",
+		"/_rp/profile":        "/_rp/profile",
+		"/login":              "/login",
+		"/app/page?q=1":       "/app/page?q=1",
+		"//evil.example/_rp/": "/",
 	}
 	for in, want := range cases {
-		if got := safeReturnTo(in); got != want {
+		if got := s.safeReturnTo(in); got != want {
 			t.Errorf("safeReturnTo(%q) = %q, want %q", in, got, want)
 		}
 	}

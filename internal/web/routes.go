@@ -1,33 +1,74 @@
 package web
 
-import "net/http"
+import (
+	"net/http"
+	"strings"
+)
 
 // Handler returns rp's routes wrapped in the middleware every response
-// passes through.
+// passes through. Every route is under the path prefix. In proxy mode,
+// every request outside rp's routes goes to the app, without rp's page
+// headers (the app's own answer passes unchanged).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	page := s.withSession
+	s.ownPaths = make(map[string]bool)
+	handle := func(method, path string, h http.Handler) {
+		mux.Handle(method+" "+s.prefix+path, h)
+		s.ownPaths[s.prefix+path] = true
+	}
+	page := func(h http.HandlerFunc) http.Handler { return s.withSession(h) }
 
-	mux.Handle("GET /{$}", page(http.HandlerFunc(s.handleHome)))
-	mux.Handle("GET /login", page(http.HandlerFunc(s.handleLogin)))
-	mux.Handle("GET /callback", page(http.HandlerFunc(s.handleCallback)))
-	mux.Handle("GET /profile", page(http.HandlerFunc(s.handleProfile)))
-	mux.Handle("GET /logout", page(http.HandlerFunc(s.handleLogoutConfirm)))
-	mux.Handle("POST /logout", page(http.HandlerFunc(s.handleLogout)))
-	mux.Handle("GET /logged-out", page(http.HandlerFunc(s.handleLoggedOut)))
-	mux.Handle("GET /sessions", page(http.HandlerFunc(s.handleSessions)))
-	mux.Handle("POST /sessions/end", page(http.HandlerFunc(s.handleSessionsEnd)))
+	if s.upstream == nil || s.prefix != "" {
+		// In proxy mode without a prefix, / is the app's.
+		mux.Handle("GET "+s.prefix+"/{$}", page(s.handleHome))
+	}
+	handle("GET", "/login", page(s.handleLogin))
+	handle("GET", "/callback", page(s.handleCallback))
+	handle("GET", "/profile", page(s.handleProfile))
+	handle("GET", "/logout", page(s.handleLogoutConfirm))
+	handle("POST", "/logout", page(s.handleLogout))
+	handle("GET", "/logged-out", page(s.handleLoggedOut))
+	handle("GET", "/sessions", page(s.handleSessions))
+	handle("POST", "/sessions/end", page(s.handleSessionsEnd))
+	// Forward-auth for nginx, Traefik and Caddy.
+	handle("GET", "/auth", http.HandlerFunc(s.handleAuth))
 
 	// Logouts started at the provider: no browser session of their own.
-	mux.HandleFunc("POST /backchannel-logout", s.handleBackchannelLogout)
-	mux.HandleFunc("/backchannel-logout", s.handleBackchannelMethod)
-	mux.HandleFunc("GET /frontchannel-logout", s.handleFrontchannelLogout)
+	handle("POST", "/backchannel-logout", http.HandlerFunc(s.handleBackchannelLogout))
+	mux.HandleFunc(s.prefix+"/backchannel-logout", s.handleBackchannelMethod)
+	handle("GET", "/frontchannel-logout", http.HandlerFunc(s.handleFrontchannelLogout))
 
-	mux.HandleFunc("GET /healthz", s.handleHealthz)
-	mux.HandleFunc("GET /readyz", s.handleReadyz)
-	mux.HandleFunc("GET /static/style.css", s.handleStatic)
-	mux.HandleFunc("GET /favicon.ico", s.handleFavicon)
+	handle("GET", "/healthz", http.HandlerFunc(s.handleHealthz))
+	handle("GET", "/readyz", http.HandlerFunc(s.handleReadyz))
+	handle("GET", "/static/style.css", http.HandlerFunc(s.handleStatic))
+	if s.upstream == nil || s.prefix != "" {
+		handle("GET", "/favicon.ico", http.HandlerFunc(s.handleFavicon))
+	}
 	mux.HandleFunc("/", s.handleNotFound)
+	if s.upstream == nil || s.prefix != "" {
+		s.ownPaths = nil // a prefix decides, or there is no app
+	}
 
-	return s.withRequestID(s.withRequestLog(s.withRecover(s.withSecurityHeaders(mux))))
+	own := s.withSecurityHeaders(mux)
+	root := http.Handler(own)
+	if s.upstream != nil {
+		root = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if s.ownsPath(r.URL.Path) {
+				own.ServeHTTP(w, r)
+				return
+			}
+			s.handleProxy(w, r)
+		})
+	}
+	return s.withRequestID(s.withRequestLog(s.withRecover(root)))
+}
+
+// ownsPath reports whether path is one of rp's routes rather than the
+// app's: everything under the prefix, or without a prefix rp's routes
+// exactly.
+func (s *Server) ownsPath(path string) bool {
+	if s.prefix != "" {
+		return path == s.prefix || strings.HasPrefix(path, s.prefix+"/")
+	}
+	return s.ownPaths[path]
 }

@@ -3,16 +3,20 @@ package web
 
 import (
 	"fmt"
+	"html/template"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"sync/atomic"
 	"time"
 
 	"github.com/rp-project/rp/internal/oidc"
+	"github.com/rp-project/rp/internal/proxy"
 	"github.com/rp-project/rp/internal/session"
 )
 
-// Deps are what the server needs; all are required but Now.
+// Deps are what the server needs; all are required but Now and the
+// settings of protecting an app.
 type Deps struct {
 	BaseURL     string // rp's public URL, no trailing slash
 	IdleTimeout time.Duration
@@ -20,6 +24,20 @@ type Deps struct {
 	Sessions    *session.Manager
 	Logger      *slog.Logger
 	Now         func() time.Time
+
+	// PathPrefix is the prefix of rp's own routes ("" or like /_rp).
+	PathPrefix string
+	// Upstream is the app rp protects (proxy mode); nil for none.
+	Upstream          *url.URL
+	UpstreamTimeout   time.Duration
+	UpstreamTransport http.RoundTripper // nil: proxy's tuned default
+	// Rules say who may pass, in proxy mode and on /auth.
+	Rules proxy.Rules
+	// Trusted are the proxies whose X-Forwarded-* headers rp believes.
+	Trusted         proxy.Trusted
+	PassAccessToken bool
+	GroupsClaim     string        // default "groups"
+	ProviderTimeout time.Duration // bounds a refresh; default 10s
 }
 
 // Server holds rp's handlers and what they share.
@@ -33,6 +51,21 @@ type Server struct {
 	log         *slog.Logger
 	now         func() time.Time
 	pages       pages
+
+	prefix      string          // of rp's routes
+	home        string          // where "Home" leads: rp's home page, or the app's
+	ownPaths    map[string]bool // rp's routes in proxy mode without a prefix
+	upstream    *proxy.Upstream // nil: rp protects no app by proxying
+	rules       proxy.Rules
+	trusted     proxy.Trusted
+	passToken   bool
+	groupsClaim string
+	refreshHold time.Duration
+
+	// refreshPausedUntil (unix nanoseconds) pauses refreshes on this
+	// instance after the provider failed to answer one, so that a
+	// provider outage does not make every request wait for it.
+	refreshPausedUntil atomic.Int64
 
 	// csp is the Content-Security-Policy once the provider's metadata,
 	// which never changes after it loads, has named its end-session origin.
@@ -51,11 +84,13 @@ func New(d Deps) (*Server, error) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	p, err := parsePages()
-	if err != nil {
-		return nil, err
+	if d.GroupsClaim == "" {
+		d.GroupsClaim = "groups"
 	}
-	return &Server{
+	if d.ProviderTimeout <= 0 {
+		d.ProviderTimeout = 10 * time.Second
+	}
+	s := &Server{
 		baseURL:     d.BaseURL,
 		origin:      u.Scheme + "://" + u.Host,
 		https:       u.Scheme == "https",
@@ -64,6 +99,40 @@ func New(d Deps) (*Server, error) {
 		sessions:    d.Sessions,
 		log:         d.Logger,
 		now:         d.Now,
-		pages:       p,
-	}, nil
+		prefix:      d.PathPrefix,
+		home:        d.PathPrefix + "/",
+		rules:       d.Rules,
+		trusted:     d.Trusted,
+		passToken:   d.PassAccessToken,
+		groupsClaim: d.GroupsClaim,
+		refreshHold: d.ProviderTimeout + 5*time.Second,
+	}
+	if d.Upstream != nil {
+		s.home = "/"
+		s.upstream = proxy.New(proxy.Options{
+			URL:        d.Upstream,
+			Timeout:    d.UpstreamTimeout,
+			Proto:      u.Scheme,
+			Trusted:    d.Trusted,
+			CookieName: d.Sessions.CookieName(),
+			Error:      s.upstreamError,
+			Transport:  d.UpstreamTransport,
+			Logger:     d.Logger,
+		})
+	}
+	p, err := parsePages(template.FuncMap{
+		"route": func(p string) string { return s.prefix + p },
+		"home":  func() string { return s.home },
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.pages = p
+	return s, nil
 }
+
+// route is path under rp's prefix, as a browser's path.
+func (s *Server) route(path string) string { return s.prefix + path }
+
+// routeURL is path under rp's prefix, as an absolute URL.
+func (s *Server) routeURL(path string) string { return s.baseURL + s.prefix + path }

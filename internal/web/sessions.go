@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -54,20 +55,27 @@ func (s *Server) handleSessionsEnd(w http.ResponseWriter, r *http.Request) {
 	}
 	l, ok := s.sessions.Login(ctx)
 	if !ok {
-		http.Redirect(w, r, "/login?return_to=%2Fsessions", http.StatusSeeOther)
+		http.Redirect(w, r, s.route("/login?return_to="+url.QueryEscape(s.route("/sessions"))), http.StatusSeeOther)
 		return
 	}
 	if !s.formCSRF(w, r, sessionsForm) {
 		return
 	}
 	if r.PostForm.Get("all") != "" {
+		// The current session's tokens before they go with the others:
+		// the logout at the provider needs its ID token.
+		tokens, _, err := s.sessions.Tokens(ctx)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		n, err := s.sessions.EndSessions(ctx, l.Issuer, l.Subject, "")
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		s.log.Info("signed out everywhere", "sub", l.Subject, "ended", n, "request_id", requestID(ctx))
-		s.logoutAtProvider(w, r, l)
+		s.logoutAtProvider(w, r, l, tokens)
 		return
 	}
 	ended, err := s.sessions.EndSession(ctx, r.PostForm.Get("session"))
@@ -76,7 +84,7 @@ func (s *Server) handleSessionsEnd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("signed out one session", "sub", l.Subject, "ended", ended, "request_id", requestID(ctx))
-	http.Redirect(w, r, "/sessions", http.StatusSeeOther)
+	http.Redirect(w, r, s.route("/sessions"), http.StatusSeeOther)
 }
 
 // ago says how long before now t was, roughly.

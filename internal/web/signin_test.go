@@ -26,7 +26,9 @@ func TestSignInRoundTrip(t *testing.T) {
 	}
 	for k, want := range map[string]string{
 		"response_type": "code", "client_id": h.op.ClientID, "code_challenge_method": "S256",
-		"redirect_uri": h.base + "/callback", "scope": "openid profile email",
+		"redirect_uri": h.base + "/callback", "scope": "openid profile email offline_access",
+		// Core 11: offline_access needs prompt=consent.
+		"prompt": "consent",
 	} {
 		if q.Get(k) != want {
 			t.Errorf("authorization request %s = %q, want %q", k, q.Get(k), want)

@@ -1,0 +1,114 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/rp-project/rp/internal/proxy"
+)
+
+// handleAuth serves GET /auth, forward-auth for nginx's auth_request,
+// Traefik's ForwardAuth and Caddy's forward_auth: 200 with the identity
+// headers when the browser's session is valid and the rules let the user
+// reach the original URL; 403 when they do not; otherwise 401, or for a
+// browser navigation a redirect into sign-in that comes back to the
+// original URL. The original request is read from X-Forwarded-Method,
+// -Proto, -Host and -Uri only when the request comes from a trusted proxy.
+func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
+	s.setSecurityHeaders(w.Header())
+	method, returnTo, path, fromProxy := s.forwardedRequest(r)
+	if !proxy.SafePath(path) {
+		s.renderError(w, r, http.StatusForbidden, problem{Title: "Bad request",
+			Message: "This address has . or .. segments, which are not let through. Check the address."})
+		return
+	}
+	r, err := s.sessions.Load(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	l, ok := s.sessions.Login(ctx)
+	if ok && s.sessions.RefreshDue(ctx) {
+		l, ok = s.refresh(r, l)
+	}
+	if err := s.sessions.Save(ctx, w); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !ok {
+		s.signInNeeded(w, r, method, r.Header, returnTo, r.URL.Query().Get("status") == "401")
+		return
+	}
+	if s.rules.HasPathRules() && !fromProxy {
+		// Without the original URL, rp cannot know which path rules apply.
+		s.log.Error("forward-auth request without a trusted X-Forwarded-Uri while RP_PATH_RULES is set: refused; "+
+			"set RP_TRUSTED_PROXIES to the proxy's address", "peer", r.RemoteAddr, "request_id", requestID(ctx))
+		s.forbidden(w, r, l, "the request did not come through the proxy rp trusts")
+		return
+	}
+	u := proxy.UserFromClaims(l.Subject, l.Claims, s.groupsClaim)
+	if allowed, reason := s.rules.Allow(u, path); !allowed {
+		s.forbidden(w, r, l, reason)
+		return
+	}
+	id := u.Identity
+	if s.passToken {
+		id.AccessToken = s.sessions.AccessToken(ctx)
+	}
+	proxy.SetIdentity(w.Header(), id)
+	w.WriteHeader(http.StatusOK)
+}
+
+// forwardedRequest is the original request a forward-auth check is about:
+// its method, the path and query to come back to after sign-in, and its
+// decoded path for the rules. fromProxy is false when the request did not
+// come from a trusted proxy, or did without a usable description; then the
+// method is the request's own and the return path rp's home.
+func (s *Server) forwardedRequest(r *http.Request) (method, returnTo, path string, fromProxy bool) {
+	method, returnTo, path = r.Method, s.home, "/"
+	if !s.trusted.Contains(r.RemoteAddr) {
+		if _, ok := r.Header["X-Forwarded-Uri"]; ok {
+			s.log.Warn("forward-auth: X-Forwarded-* headers from a peer not in RP_TRUSTED_PROXIES are ignored",
+				"peer", r.RemoteAddr, "request_id", requestID(r.Context()))
+		}
+		return method, returnTo, path, false
+	}
+	f, ok := proxy.ForwardedRequest(r.Header)
+	if !ok {
+		s.log.Warn("forward-auth: missing, repeated or malformed X-Forwarded-Method, -Proto, -Host or -Uri",
+			"peer", r.RemoteAddr, "request_id", requestID(r.Context()))
+		return method, returnTo, path, false
+	}
+	u, err := url.ParseRequestURI(f.URI)
+	if err != nil {
+		return method, returnTo, path, false
+	}
+	method, path = f.Method, u.Path
+	if s.isOwnOrigin(f.Proto, f.Host) {
+		returnTo = f.URI
+	} else {
+		s.log.Warn("forward-auth: the original URL is not on RP_BASE_URL's host; sign-in will return to rp's home",
+			"host", f.Host, "request_id", requestID(r.Context()))
+	}
+	return method, returnTo, path, true
+}
+
+// isOwnOrigin reports whether proto://host is rp's own origin.
+func (s *Server) isOwnOrigin(proto, host string) bool {
+	host = strings.ToLower(host)
+	if h, port, ok := strings.Cut(host, ":"); ok && !strings.HasPrefix(host, "[") {
+		if (proto == "https" && port == "443") || (proto == "http" && port == "80") {
+			host = h
+		}
+	} else if strings.HasPrefix(host, "[") {
+		if i := strings.LastIndex(host, "]:"); i > 0 {
+			port := host[i+2:]
+			if (proto == "https" && port == "443") || (proto == "http" && port == "80") {
+				host = host[:i+1]
+			}
+		}
+	}
+	return strings.ToLower(proto)+"://"+host == s.origin
+}
