@@ -1,0 +1,113 @@
+package proxy
+
+import (
+	"net/http"
+	"strings"
+)
+
+// StripCookie removes every cookie whose name equals name (ASCII
+// case-insensitively) from h's Cookie header lines. Lines without such a
+// cookie are kept byte for byte; in a line that had one, the other cookies
+// keep their bytes and order and are joined with "; ". A line left empty is
+// deleted, and the header with it when no line is left. The slice held in
+// h is replaced, never written to, so a header cloned from h is safe.
+func StripCookie(h http.Header, name string) {
+	lines := h["Cookie"]
+	if name == "" || len(lines) == 0 {
+		return
+	}
+	var out []string
+	changed := false
+	for i, line := range lines {
+		if !hasCookie(line, name) {
+			if changed {
+				out = append(out, line)
+			}
+			continue
+		}
+		if !changed {
+			out = append(make([]string, 0, len(lines)), lines[:i]...)
+			changed = true
+		}
+		if rest := withoutCookie(line, name); rest != "" {
+			out = append(out, rest)
+		}
+	}
+	switch {
+	case !changed:
+	case len(out) == 0:
+		delete(h, "Cookie")
+	default:
+		h["Cookie"] = out
+	}
+}
+
+// hasCookie reports whether the Cookie line holds a cookie named name. It
+// does not allocate, so requests without rp's cookie cost nothing more.
+func hasCookie(line, name string) bool {
+	for line != "" {
+		var part string
+		part, line, _ = strings.Cut(line, ";")
+		if strings.EqualFold(cookieName(part), name) {
+			return true
+		}
+	}
+	return false
+}
+
+func withoutCookie(line, name string) string {
+	var b strings.Builder
+	b.Grow(len(line))
+	for line != "" {
+		var part string
+		part, line, _ = strings.Cut(line, ";")
+		part = strings.Trim(part, " \t")
+		if part == "" || strings.EqualFold(cookieName(part), name) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(part)
+	}
+	return b.String()
+}
+
+// cookieName is the name of one "name=value" pair of a Cookie line or of
+// the first pair of a Set-Cookie line, without surrounding blanks.
+func cookieName(pair string) string {
+	name, _, _ := strings.Cut(pair, "=")
+	return strings.Trim(name, " \t")
+}
+
+// dropSetCookie deletes the Set-Cookie lines of h that set a cookie named
+// name (ASCII case-insensitively), so an app cannot overwrite or delete
+// rp's session cookie.
+func dropSetCookie(h http.Header, name string) {
+	lines := h["Set-Cookie"]
+	if name == "" || len(lines) == 0 {
+		return
+	}
+	var out []string
+	changed := false
+	for i, line := range lines {
+		first, _, _ := strings.Cut(line, ";")
+		if !strings.EqualFold(cookieName(first), name) {
+			if changed {
+				out = append(out, line)
+			}
+			continue
+		}
+		if !changed {
+			out = append(make([]string, 0, len(lines)), lines[:i]...)
+			changed = true
+		}
+	}
+	switch {
+	case !changed:
+	case len(out) == 0:
+		delete(h, "Set-Cookie")
+	default:
+		h["Set-Cookie"] = out
+	}
+}

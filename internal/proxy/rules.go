@@ -1,0 +1,188 @@
+package proxy
+
+import (
+	"strconv"
+	"strings"
+)
+
+// PathRule asks for a group below a path prefix.
+type PathRule struct {
+	Prefix string   // "/admin"
+	Groups []string // one of them is needed; none: no group needed below Prefix
+}
+
+// Rules say who may pass. The zero value lets every signed-in user pass.
+type Rules struct {
+	// Groups: the user needs one of these (empty: no group needed).
+	Groups []string
+	// EmailDomains: the email's domain must be one of these (ASCII
+	// case-insensitive, the exact domain: no subdomains). An email whose
+	// email_verified is explicitly false never matches.
+	EmailDomains []string
+	// Paths: the rule with the longest Prefix matching the path applies,
+	// in addition to Groups and EmailDomains.
+	Paths []PathRule
+}
+
+// Enabled reports whether any rule is set.
+func (r Rules) Enabled() bool {
+	return len(r.Groups) > 0 || len(r.EmailDomains) > 0 || len(r.Paths) > 0
+}
+
+// HasPathRules reports whether r has per-path rules.
+func (r Rules) HasPathRules() bool { return len(r.Paths) > 0 }
+
+// Allow reports whether u may reach path, a decoded URL path (r.URL.Path,
+// or the forwarded URI's path), and if not, a short reason in plain words
+// for the log and the 403 page. Check the path with SafePath first.
+//
+// A rule group "admins" matches the claim "admins" or "/admins" (Keycloak's
+// full group path); a rule group starting with "/" matches only exactly.
+// Group names are case-sensitive.
+//
+// Path prefixes are matched case-sensitively after repeated slashes are
+// collapsed and backslashes read as slashes (as IIS and some Windows
+// servers do); a Prefix matches when the path equals it or continues with
+// "/" or ";" (Tomcat's path parameters), so "/admin" covers "/admin/x" and
+// "/admin;jsessionid=1" but not "/administrator".
+func (r Rules) Allow(u User, path string) (ok bool, reason string) {
+	if len(r.Groups) > 0 && !inAnyGroup(u.Groups, r.Groups) {
+		return false, "you are not in any of the groups " + quoteList(r.Groups)
+	}
+	if len(r.EmailDomains) > 0 {
+		if ok, reason := emailAllowed(u, r.EmailDomains); !ok {
+			return false, reason
+		}
+	}
+	if pr, found := r.pathRule(path); found && len(pr.Groups) > 0 && !inAnyGroup(u.Groups, pr.Groups) {
+		return false, "you are not in any of the groups " + quoteList(pr.Groups) + " needed for " + pr.Prefix
+	}
+	return true, ""
+}
+
+// pathRule returns the rule with the longest prefix that matches path.
+func (r Rules) pathRule(path string) (PathRule, bool) {
+	if len(r.Paths) == 0 {
+		return PathRule{}, false
+	}
+	p := normalizePath(path)
+	best, bestLen := -1, -1
+	for i, rule := range r.Paths {
+		prefix := strings.TrimRight(normalizePath(rule.Prefix), "/")
+		if len(prefix) > bestLen && prefixMatches(p, prefix) {
+			best, bestLen = i, len(prefix)
+		}
+	}
+	if best < 0 {
+		return PathRule{}, false
+	}
+	return r.Paths[best], true
+}
+
+// prefixMatches reports whether p equals prefix or continues it with "/"
+// or ";". The prefix "" (from "/") matches every path.
+func prefixMatches(p, prefix string) bool {
+	if !strings.HasPrefix(p, prefix) {
+		return false
+	}
+	if len(p) == len(prefix) || prefix == "" {
+		return true
+	}
+	c := p[len(prefix)]
+	return c == '/' || c == ';'
+}
+
+// normalizePath reads backslashes as slashes and collapses repeated
+// slashes. It returns p itself when there is nothing to change.
+func normalizePath(p string) string {
+	if !strings.Contains(p, "//") && !strings.Contains(p, `\`) {
+		return p
+	}
+	var b strings.Builder
+	b.Grow(len(p))
+	prevSlash := false
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c == '\\' {
+			c = '/'
+		}
+		if c == '/' && prevSlash {
+			continue
+		}
+		prevSlash = c == '/'
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// inAnyGroup reports whether one of the user's groups matches one of the
+// wanted ones.
+func inAnyGroup(have, want []string) bool {
+	for _, w := range want {
+		if w == "" {
+			continue
+		}
+		for _, h := range have {
+			if h == w || w[0] != '/' && len(h) == len(w)+1 && h[0] == '/' && h[1:] == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func emailAllowed(u User, domains []string) (bool, string) {
+	at := strings.LastIndexByte(u.Email, '@')
+	switch {
+	case u.Email == "" || at < 0:
+		return false, "your account has no email address, and only addresses at " + quoteList(domains) + " may pass"
+	case u.EmailVerified != nil && !*u.EmailVerified:
+		return false, "your email address is not verified"
+	}
+	domain := u.Email[at+1:]
+	for _, d := range domains {
+		if strings.EqualFold(domain, strings.TrimPrefix(d, "@")) {
+			return true, ""
+		}
+	}
+	return false, "your email domain is not one of " + quoteList(domains)
+}
+
+// quoteList renders names as `"a", "b"`.
+func quoteList(names []string) string {
+	var b strings.Builder
+	for i, n := range names {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Quote(n))
+	}
+	return b.String()
+}
+
+// SafePath reports whether a decoded request path is fit to match rules and
+// to proxy: it starts with "/", has no NUL, and has no "." or ".." segment,
+// with "/" or "\" as separators and a segment read up to its first ";" (so
+// Tomcat's "/..;/" counts as ".."). The caller answers 400 otherwise.
+func SafePath(p string) bool {
+	if p == "" || p[0] != '/' || strings.IndexByte(p, 0) >= 0 {
+		return false
+	}
+	for rest := p[1:]; ; {
+		i := strings.IndexAny(rest, `/\`)
+		seg := rest
+		if i >= 0 {
+			seg = rest[:i]
+		}
+		if j := strings.IndexByte(seg, ';'); j >= 0 {
+			seg = seg[:j]
+		}
+		if seg == "." || seg == ".." {
+			return false
+		}
+		if i < 0 {
+			return true
+		}
+		rest = rest[i+1:]
+	}
+}
