@@ -25,7 +25,7 @@ func runHealthcheck(args []string, getenv func(string) string, w io.Writer) int 
 		host = "127.0.0.1"
 	}
 	client := &http.Client{Timeout: 3 * time.Second}
-	resp, err := client.Get("http://" + net.JoinHostPort(host, port) + "/readyz")
+	resp, err := client.Get("http://" + net.JoinHostPort(host, port) + cfg.PathPrefix + "/readyz")
 	if err != nil {
 		fmt.Fprintf(w, "rp healthcheck: %v\n", err)
 		return 1

@@ -36,8 +36,9 @@ func TestHelpExitsWithStatus0(t *testing.T) {
 func TestHealthcheck(t *testing.T) {
 	var ready atomic.Int32
 	ready.Store(http.StatusServiceUnavailable)
+	readyz := "/readyz"
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/readyz" {
+		if r.URL.Path != readyz {
 			http.NotFound(w, r)
 			return
 		}
@@ -55,6 +56,11 @@ func TestHealthcheck(t *testing.T) {
 	ready.Store(http.StatusOK)
 	if code := run([]string{"healthcheck"}, getenv, io.Discard, io.Discard); code != 0 {
 		t.Fatalf("ready: exit %d, want 0", code)
+	}
+	// Under a prefix, /readyz may be the app's: the check asks rp's own.
+	readyz, env["RP_PATH_PREFIX"] = "/_rp/readyz", "/_rp"
+	if code := run([]string{"healthcheck"}, getenv, io.Discard, io.Discard); code != 0 {
+		t.Fatalf("ready under a prefix: exit %d, want 0", code)
 	}
 	srv.Close()
 	if code := run([]string{"healthcheck"}, getenv, io.Discard, io.Discard); code != 1 {

@@ -34,8 +34,8 @@ type Options struct {
 	// AccessTokenInSession keeps a copy of the access token in the
 	// session's data, for requests that pass it on without a second read.
 	AccessTokenInSession bool
-	Logger        *slog.Logger
-	Now           func() time.Time // default time.Now
+	Logger               *slog.Logger
+	Now                  func() time.Time // default time.Now
 
 	// TouchEvery is how often a signed-in session's last-seen time and
 	// idle deadline move forward, at most: between two moves a request

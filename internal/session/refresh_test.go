@@ -86,7 +86,13 @@ func TestRefreshContract(t *testing.T) {
 func checkRefreshOnce(t *testing.T, a, b *Manager) {
 	c := signInWith(t, a, Login{Issuer: "https://once.example", Subject: "alice", SID: "s1"}, dueTokens())
 	p := &rotating{delay: 200 * time.Millisecond}
-	var wg sync.WaitGroup
+	// 50 requests in flight at once, half on each instance, all loaded
+	// before any refresh.
+	type inflight struct {
+		m   *Manager
+		ctx context.Context
+	}
+	var reqs []inflight
 	for i := range 50 {
 		m := a
 		if i%2 == 1 {
@@ -96,6 +102,11 @@ func checkRefreshOnce(t *testing.T, a, b *Manager) {
 		if !m.RefreshDue(ctx) {
 			t.Fatal("a due refresh is not seen as due")
 		}
+		reqs = append(reqs, inflight{m, ctx})
+	}
+	var wg sync.WaitGroup
+	for _, rq := range reqs {
+		m, ctx := rq.m, rq.ctx
 		wg.Go(func() {
 			got, err := m.Refresh(ctx, p.refresh(t))
 			if err != nil {

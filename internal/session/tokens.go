@@ -105,6 +105,9 @@ func (m *Manager) AccessToken(ctx context.Context) string {
 	if _, ok := m.Login(ctx); !ok {
 		return ""
 	}
+	if rs := state(ctx); rs.tokens != nil {
+		return rs.tokens.AccessToken // read or refreshed by this request
+	}
 	if s := m.scs.GetString(ctx, keyAccess); s != "" {
 		return s
 	}

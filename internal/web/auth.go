@@ -57,7 +57,15 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	if s.passToken {
 		id.AccessToken = s.sessions.AccessToken(ctx)
 	}
-	proxy.SetIdentity(w.Header(), id)
+	h := w.Header()
+	proxy.SetIdentity(h, id)
+	// All four, empty when the claim is missing: Caddy's copy_headers
+	// would otherwise hand the app its placeholder's text.
+	for _, k := range []string{proxy.HeaderUser, proxy.HeaderEmail, proxy.HeaderPreferredUsername, proxy.HeaderGroups} {
+		if _, ok := h[k]; !ok {
+			h[k] = []string{""}
+		}
+	}
 	w.WriteHeader(http.StatusOK)
 }
 

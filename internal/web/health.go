@@ -40,7 +40,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 // handleStatic serves the embedded stylesheet.
 func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=3600")
-	http.FileServerFS(templates.FS).ServeHTTP(w, r)
+	http.ServeFileFS(w, r, templates.FS, "static/style.css")
 }
 
 // handleFavicon answers browsers' favicon request with no content, so it

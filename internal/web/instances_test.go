@@ -3,8 +3,10 @@ package web_test
 import (
 	"context"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -26,11 +28,18 @@ type cluster struct {
 
 func newCluster(t *testing.T, store string, n int) *cluster {
 	t.Helper()
-	op := testprovider.New(t)
+	return newClusterEnv(t, testprovider.New(t), store, n, nil)
+}
+
+// newClusterEnv is newCluster with more settings. A request carrying
+// X-Test-Instance: i goes to instance i whatever use said.
+func newClusterEnv(t *testing.T, op *testprovider.Provider, store string, n int, extra map[string]string) *cluster {
+	t.Helper()
 	front := httptest.NewUnstartedServer(nil)
 	base := "http://" + front.Listener.Addr().String()
 	env := map[string]string{"RP_ISSUER": op.Issuer, "RP_CLIENT_ID": op.ClientID, "RP_CLIENT_SECRET": op.ClientSecret,
 		"RP_BASE_URL": base, "RP_SESSION_STORE": store, "RP_SESSION_STORE_TIMEOUT": "1s"}
+	maps.Copy(env, extra)
 	cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +57,11 @@ func newCluster(t *testing.T, store string, n int) *cluster {
 		c.apps = append(c.apps, a)
 	}
 	front.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c.apps[c.next.Load()].Handler.ServeHTTP(w, r)
+		i := int(c.next.Load())
+		if v := r.Header.Get("X-Test-Instance"); v != "" {
+			i, _ = strconv.Atoi(v)
+		}
+		c.apps[i].Handler.ServeHTTP(w, r)
 	})
 	front.Start()
 	t.Cleanup(front.Close)
