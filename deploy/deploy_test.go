@@ -1,9 +1,12 @@
 // Package deploy checks the demo deployment — Dockerfile, docker-compose.yml
-// with and without its profile ha, the Keycloak realm it imports and the ha
-// load balancer's nginx.conf — against itself and against rp's own settings
-// validation, without Docker: `docker compose up` and `docker compose
-// --profile ha up` must give a working sign-in and logout round trip at the
-// first try.
+// with and without its profiles ha and app, the Keycloak realm it imports,
+// the ha load balancer's nginx.conf and the forward-auth snippets for nginx,
+// Caddy and Traefik — against itself and against rp's own settings
+// validation, without Docker: `docker compose up`, `docker compose
+// --profile ha up` and `docker compose --profile app up` must give a
+// working sign-in and logout round trip at the first try. Where nginx and
+// Caddy are installed, the snippets also run for real in front of an
+// in-process rp (proxies_test.go).
 package deploy
 
 import (
@@ -48,6 +51,12 @@ const (
 	redisService = "redis"
 	lbService    = "rp-lb"
 
+	appProfile    = "app"
+	whoamiService = "whoami"    // the demo app
+	rpAppService  = "rp-app"    // rp in proxy mode in front of whoami
+	rpFwdService  = "rp-fwd"    // rp answering fwd-nginx's auth_request
+	fwdService    = "fwd-nginx" // nginx doing forward auth in front of whoami
+
 	keycloakImageRepo = "quay.io/keycloak/keycloak"
 	keycloakHTTPPort  = 8080 // Keycloak's HTTP port inside its container (dev mode)
 	keycloakMgmtPort  = 9000 // Keycloak's management port: /health/*
@@ -65,13 +74,15 @@ var (
 	haInstances = []string{"rp-a", "rp-b"}
 	// haServices is what `docker compose --profile ha up` adds.
 	haServices = []string{redisService, "rp-a", "rp-b", lbService}
+	// appServices is what `docker compose --profile app up` adds.
+	appServices = []string{whoamiService, rpAppService, rpFwdService, fwdService}
 	// rpServices is every service running rp, in every profile.
-	rpServices = []string{rpService, "rp-a", "rp-b"}
+	rpServices = []string{rpService, "rp-a", "rp-b", rpAppService, rpFwdService}
 )
 
 // stack is everything the checks look at, loaded once per test.
 type stack struct {
-	project    *types.Project // profile ha enabled: every service
+	project    *types.Project // profiles ha and app enabled: every service
 	base       *types.Project // no profile enabled: what `docker compose up` starts
 	keycloak   types.ServiceConfig
 	kcEnv      map[string]string
@@ -79,6 +90,8 @@ type stack struct {
 	rp         *rpSvc   // rpService
 	lb         *balancer
 	lbErr      error // why lb is nil
+	fwd        *authProxy
+	fwdErr     error // why fwd is nil
 	dockerfile dockerfile
 	realmPath  string
 	realmRaw   []byte
@@ -113,7 +126,7 @@ func loadProject(t *testing.T, profiles ...string) *types.Project {
 func loadStack(t *testing.T) *stack {
 	t.Helper()
 	s := &stack{
-		project: loadProject(t, haProfile),
+		project: loadProject(t, haProfile, appProfile),
 		base:    loadProject(t),
 	}
 	var ok bool
@@ -134,7 +147,7 @@ func loadStack(t *testing.T) *stack {
 	for _, name := range rpServices {
 		svc, ok := s.project.Services[name]
 		if !ok {
-			t.Fatalf("%s has no service %q (with profile %s)", composeFile, name, haProfile)
+			t.Fatalf("%s has no service %q (with profiles %s and %s)", composeFile, name, haProfile, appProfile)
 		}
 		r, err := loadRP(s.project, svc, imageEnv)
 		if err != nil {
@@ -157,6 +170,7 @@ func loadStack(t *testing.T) *stack {
 	}
 
 	s.lb, s.lbErr = loadBalancer(s.project, lbService)
+	s.fwd, s.fwdErr = loadAuthProxy(s.project, fwdService)
 	return s
 }
 
@@ -267,7 +281,7 @@ func TestCompose(t *testing.T) {
 			}
 			return errors.Join(errs...)
 		}},
-		{"the rp services are rp, rp-a and rp-b", func(s *stack) error {
+		{"the rp services are rp, rp-a, rp-b, rp-app and rp-fwd", func(s *stack) error {
 			var got []string
 			for _, svc := range s.project.Services {
 				if _, env := svc.Environment["RP_CLIENT_ID"]; svc.Build != nil || env {
@@ -414,6 +428,20 @@ func TestCompose(t *testing.T) {
 					return fmt.Errorf("is behind %s but publishes %v: every browser must come through the balancer", s.lb.svc.Name, r.svc.Ports)
 				}
 				return wantPort(s.lb.svc, s.lb.listen, portOf(base))
+			}
+			if r.name == rpFwdService {
+				// Forward auth: browsers reach rp's routes on the app's
+				// host, through the proxy only.
+				if s.fwdErr != nil {
+					return s.fwdErr
+				}
+				if len(r.svc.Ports) > 0 {
+					return fmt.Errorf("is behind %s but publishes %v: every browser must come through the proxy", fwdService, r.svc.Ports)
+				}
+				if got := s.fwd.rpPass.Host; got != net.JoinHostPort(r.name, port) {
+					return fmt.Errorf("%s passes %s/ to %s, want %s:%s", fwdService, s.fwd.prefix, got, r.name, port)
+				}
+				return wantPort(s.fwd.svc, s.fwd.listen, portOf(base))
 			}
 			return wantPort(r.svc, n, portOf(base))
 		})},
@@ -602,27 +630,32 @@ func TestRealm(t *testing.T) {
 			}
 			return nil
 		})},
-		{"redirect URI is RP_BASE_URL/callback", eachRP(func(s *stack, r *rpSvc) error {
+		{"redirect URI is RP_BASE_URL + RP_PATH_PREFIX + /callback", eachRP(func(s *stack, r *rpSvc) error {
 			c, err := s.client(r)
 			if err != nil {
 				return err
 			}
-			if want := r.cfg.RedirectURL(); !slices.Equal(c.RedirectURIs, []string{want}) {
+			want := r.env["RP_BASE_URL"] + r.env["RP_PATH_PREFIX"] + "/callback"
+			if !slices.Equal(c.RedirectURIs, []string{want}) {
 				return fmt.Errorf("redirectUris %q, want exactly [%q]", c.RedirectURIs, want)
 			}
-			if want := r.env["RP_BASE_URL"] + "/callback"; r.cfg.RedirectURL() != want {
+			if r.cfg.RedirectURL() != want {
 				return fmt.Errorf("rp's redirect URL %q, want %q", r.cfg.RedirectURL(), want)
 			}
 			return nil
 		})},
-		{"post-logout redirect URIs contain RP_BASE_URL/logged-out", eachRP(func(s *stack, r *rpSvc) error {
+		{"post-logout redirect URIs contain RP_BASE_URL + RP_PATH_PREFIX + /logged-out", eachRP(func(s *stack, r *rpSvc) error {
 			c, err := s.client(r)
 			if err != nil {
 				return err
 			}
 			uris := strings.Split(c.Attributes["post.logout.redirect.uris"], "##")
-			if want := r.env["RP_BASE_URL"] + "/logged-out"; !slices.Contains(uris, want) || want != r.cfg.PostLogoutRedirectURL() {
+			want := r.env["RP_BASE_URL"] + r.env["RP_PATH_PREFIX"] + "/logged-out"
+			if !slices.Contains(uris, want) {
 				return fmt.Errorf("post.logout.redirect.uris %q, want it to contain %q", uris, want)
+			}
+			if r.cfg.PostLogoutRedirectURL() != want {
+				return fmt.Errorf("rp's post-logout redirect URL %q, want %q", r.cfg.PostLogoutRedirectURL(), want)
 			}
 			return nil
 		})},
@@ -667,8 +700,8 @@ func TestRealm(t *testing.T) {
 			if !enabledWith(target, r.svc) {
 				return fmt.Errorf("backchannel.logout.url host %q (profiles %q) is not started with %s (profiles %q)", host, target.Profiles, r.name, r.svc.Profiles)
 			}
-			if u.Path != "/backchannel-logout" || u.RawQuery != "" {
-				return fmt.Errorf("backchannel.logout.url path %q, want /backchannel-logout", u.Path)
+			if want := r.env["RP_PATH_PREFIX"] + "/backchannel-logout"; u.Path != want || u.RawQuery != "" {
+				return fmt.Errorf("backchannel.logout.url path %q, want %s (RP_PATH_PREFIX + /backchannel-logout)", u.Path, want)
 			}
 			if v := c.Attributes["backchannel.logout.session.required"]; v != "true" {
 				return fmt.Errorf("backchannel.logout.session.required=%q, want true (rp indexes sessions by sid)", v)
@@ -1002,6 +1035,15 @@ type realmRep struct {
 	Groups  []groupRep  `json:"groups"`
 	Users   []userRep   `json:"users"`
 	Clients []clientRep `json:"clients"`
+	// Without clientScopes, an import creates Keycloak's built-in client
+	// scopes and links them to every client that lists none itself.
+	ClientScopes                []clientScopeRep `json:"clientScopes"`
+	DefaultDefaultClientScopes  []string         `json:"defaultDefaultClientScopes"`
+	DefaultOptionalClientScopes []string         `json:"defaultOptionalClientScopes"`
+}
+
+type clientScopeRep struct {
+	Name string `json:"name"`
 }
 
 type groupRep struct {
@@ -1041,6 +1083,8 @@ type clientRep struct {
 	ServiceAccountsEnabled    *bool             `json:"serviceAccountsEnabled"`
 	FrontchannelLogout        *bool             `json:"frontchannelLogout"`
 	RedirectURIs              []string          `json:"redirectUris"`
+	DefaultClientScopes       []string          `json:"defaultClientScopes"`
+	OptionalClientScopes      []string          `json:"optionalClientScopes"`
 	Attributes                map[string]string `json:"attributes"`
 	ProtocolMappers           []mapperRep       `json:"protocolMappers"`
 }

@@ -42,20 +42,7 @@ func TestHA(t *testing.T) {
 			return nil
 		}},
 		{"profile ha adds redis, rp-a, rp-b and rp-lb, in profile ha only", func(s *stack) error {
-			want := slices.Sorted(slices.Values(haServices))
-			if got := s.base.DisabledServiceNames(); !slices.Equal(got, want) {
-				return fmt.Errorf("services in a profile: %q, want %q", got, want)
-			}
-			all := slices.Sorted(slices.Values(append(slices.Clone(defaultServices), haServices...)))
-			if got := s.project.ServiceNames(); !slices.Equal(got, all) {
-				return fmt.Errorf("--profile %s starts %q, want %q", haProfile, got, all)
-			}
-			for _, name := range haServices {
-				if p := s.project.Services[name].Profiles; !slices.Equal(p, []string{haProfile}) {
-					return fmt.Errorf("service %s has profiles %q, want [%s]", name, p, haProfile)
-				}
-			}
-			return nil
+			return profileAdds(s, haProfile, haServices)
 		}},
 
 		// rp-a and rp-b

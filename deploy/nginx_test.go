@@ -1,8 +1,10 @@
 package deploy
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -357,5 +359,290 @@ http {
 		if _, err := ngxDuration(in); err == nil {
 			t.Errorf("ngxDuration(%q) passed", in)
 		}
+	}
+}
+
+// --- writing a configuration back, and finding directives ---
+
+// String renders d as nginx reads it: the main context's directives, or d
+// itself with its block. Arguments are quoted where nginx needs quotes.
+func (d *ngxDirective) String() string {
+	var b strings.Builder
+	if d.parent == nil {
+		for _, c := range d.block {
+			c.write(&b, 0)
+		}
+		return b.String()
+	}
+	d.write(&b, 0)
+	return b.String()
+}
+
+func (d *ngxDirective) write(b *strings.Builder, depth int) {
+	b.WriteString(strings.Repeat("    ", depth))
+	b.WriteString(d.name)
+	for _, a := range d.args {
+		b.WriteByte(' ')
+		b.WriteString(ngxQuote(a))
+	}
+	if d.block == nil {
+		b.WriteString(";\n")
+		return
+	}
+	b.WriteString(" {\n")
+	for _, c := range d.block {
+		c.write(b, depth+1)
+	}
+	b.WriteString(strings.Repeat("    ", depth) + "}\n")
+}
+
+// ngxQuote quotes an argument when nginx would otherwise split or misread it.
+func ngxQuote(a string) string {
+	if a != "" && !strings.ContainsAny(a, " \t\r\n;{}\"'#") {
+		return a // backslashes of a regex stay as written
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(a) + `"`
+}
+
+// walk is every directive below d, depth first, in file order.
+func (d *ngxDirective) walk() []*ngxDirective {
+	var out []*ngxDirective
+	for _, c := range d.block {
+		out = append(out, c)
+		out = append(out, c.walk()...)
+	}
+	return out
+}
+
+// location is d's location block whose arguments are args ("/", or "=", "/x"), or nil.
+func (d *ngxDirective) location(args ...string) *ngxDirective {
+	for _, l := range d.all("location") {
+		if slices.Equal(l.args, args) {
+			return l
+		}
+	}
+	return nil
+}
+
+// arg is the first argument of the one directive called name in d's
+// block, or "" when there is none.
+func (d *ngxDirective) arg(name string) string {
+	if found := d.all(name); len(found) == 1 && len(found[0].args) > 0 {
+		return found[0].args[0]
+	}
+	return ""
+}
+
+// setHeaders is what proxy_set_header sends to the upstream from d's block,
+// as nginx inherits it, by lower-case header name.
+func (d *ngxDirective) setHeaders() map[string]string {
+	set := map[string]string{}
+	for _, h := range d.inherited("proxy_set_header") {
+		if len(h.args) == 2 {
+			set[strings.ToLower(h.args[0])] = h.args[1]
+		}
+	}
+	return set
+}
+
+// remove deletes d's directives called name.
+func (d *ngxDirective) remove(name string) {
+	d.block = slices.DeleteFunc(d.block, func(c *ngxDirective) bool { return c.name == name })
+}
+
+// set replaces d's directives called name by one with args (first in the
+// block when there was none).
+func (d *ngxDirective) set(name string, args ...string) {
+	for i, c := range d.block {
+		if c.name == name {
+			d.remove(name)
+			d.block = slices.Insert(d.block, min(i, len(d.block)), &ngxDirective{name: name, args: args, parent: d})
+			return
+		}
+	}
+	d.block = slices.Insert(d.block, 0, &ngxDirective{name: name, args: args, parent: d})
+}
+
+// --- the forward-auth nginx of profile app ---
+
+// authProxy is the nginx service doing forward authentication with
+// auth_request, and what its configuration says.
+type authProxy struct {
+	svc      types.ServiceConfig
+	confPath string
+	conf     *ngxDirective
+	server   *ngxDirective
+	listen   int
+	prefix   string        // the location of rp's own routes, without its trailing /
+	rpLoc    *ngxDirective // location PREFIX/: rp's own routes
+	authLoc  *ngxDirective // the location auth_request asks
+	appLoc   *ngxDirective // location /: the app
+	rpPass   *url.URL      // rpLoc's proxy_pass
+	authPass *url.URL      // authLoc's proxy_pass
+	appPass  *url.URL      // appLoc's proxy_pass
+	// vars maps each auth_request_set variable of appLoc to the
+	// response header it reads ("x-forwarded-user", "location").
+	vars map[string]string
+}
+
+// parseAuthProxy reads an nginx configuration doing forward authentication:
+// one server with a location for rp's own routes (PREFIX/), a location /
+// with auth_request, and the internal location that request goes to.
+func parseAuthProxy(src string) (*authProxy, error) {
+	conf, err := parseNginx(src)
+	if err != nil {
+		return nil, err
+	}
+	a := &authProxy{conf: conf, vars: map[string]string{}}
+	https := conf.all("http")
+	if len(https) != 1 {
+		return nil, fmt.Errorf("%d http blocks, want 1", len(https))
+	}
+	servers := https[0].all("server")
+	if len(servers) != 1 {
+		return nil, fmt.Errorf("%d server blocks, want 1", len(servers))
+	}
+	a.server = servers[0]
+	for _, l := range a.server.all("listen") {
+		addr := l.args[0]
+		if _, port, err := net.SplitHostPort(addr); err == nil {
+			addr = port
+		}
+		if a.listen, err = strconv.Atoi(addr); err != nil {
+			return nil, fmt.Errorf("listen %s: want a port or address:port", l.args[0])
+		}
+	}
+	if a.listen == 0 {
+		return nil, errors.New("the server has no listen")
+	}
+	if a.appLoc = a.server.location("/"); a.appLoc == nil {
+		return nil, errors.New("no location /")
+	}
+	auth := a.appLoc.all("auth_request")
+	if len(auth) != 1 || len(auth[0].args) != 1 || auth[0].args[0] == "off" {
+		return nil, errors.New("location / wants one auth_request URI")
+	}
+	if a.authLoc = a.server.location("=", auth[0].args[0]); a.authLoc == nil {
+		return nil, fmt.Errorf("auth_request %s: no location = %s", auth[0].args[0], auth[0].args[0])
+	}
+	for _, l := range a.server.all("location") {
+		if len(l.args) == 1 && l.args[0] != "/" && strings.HasSuffix(l.args[0], "/") && !strings.HasPrefix(l.args[0], "@") {
+			if a.rpLoc != nil {
+				return nil, fmt.Errorf("locations %s and %s: want one prefix location for rp's routes", a.rpLoc.args[0], l.args[0])
+			}
+			a.rpLoc = l
+		}
+	}
+	if a.rpLoc == nil {
+		return nil, errors.New("no location PREFIX/ for rp's own routes (sign-in, callback, logout)")
+	}
+	a.prefix = strings.TrimSuffix(a.rpLoc.args[0], "/")
+	for _, p := range []struct {
+		loc *ngxDirective
+		dst **url.URL
+	}{{a.rpLoc, &a.rpPass}, {a.authLoc, &a.authPass}, {a.appLoc, &a.appPass}} {
+		pass := p.loc.all("proxy_pass")
+		if len(pass) != 1 || len(pass[0].args) != 1 {
+			return nil, fmt.Errorf("location %s wants one proxy_pass", strings.Join(p.loc.args, " "))
+		}
+		u, err := url.Parse(pass[0].args[0])
+		if err != nil || u.Scheme != "http" || u.Host == "" || strings.Contains(pass[0].args[0], "$") {
+			return nil, fmt.Errorf("location %s: proxy_pass %s: want http://HOST:PORT[/PATH], without variables", strings.Join(p.loc.args, " "), pass[0].args[0])
+		}
+		*p.dst = u
+	}
+	for _, s := range a.appLoc.all("auth_request_set") {
+		if len(s.args) != 2 {
+			return nil, fmt.Errorf("auth_request_set %q: want $VAR $upstream_http_NAME", s.args)
+		}
+		from, ok := strings.CutPrefix(s.args[1], "$upstream_http_")
+		if !ok || !strings.HasPrefix(s.args[0], "$") {
+			return nil, fmt.Errorf("auth_request_set %q: want $VAR $upstream_http_NAME", s.args)
+		}
+		a.vars[s.args[0]] = strings.ReplaceAll(from, "_", "-")
+	}
+	return a, nil
+}
+
+// loadAuthProxy reads the nginx.conf of compose service name.
+func loadAuthProxy(p *types.Project, name string) (*authProxy, error) {
+	svc, ok := p.Services[name]
+	if !ok {
+		return nil, fmt.Errorf("%s has no service %q (with profile %s)", composeFile, name, appProfile)
+	}
+	var confPath string
+	for _, v := range svc.Volumes {
+		if v.Type == types.VolumeTypeBind && v.Target == nginxConfTarget {
+			if !v.ReadOnly {
+				return nil, fmt.Errorf("service %s mounts %s read-write", name, nginxConfTarget)
+			}
+			confPath = v.Source
+			if !filepath.IsAbs(confPath) {
+				confPath = filepath.Join(p.WorkingDir, confPath)
+			}
+		}
+	}
+	if confPath == "" {
+		return nil, fmt.Errorf("service %s mounts no file at %s", name, nginxConfTarget)
+	}
+	src, err := os.ReadFile(confPath)
+	if err != nil {
+		return nil, fmt.Errorf("service %s: %v", name, err)
+	}
+	a, err := parseAuthProxy(string(src))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", confPath, err)
+	}
+	a.svc, a.confPath = svc, confPath
+	return a, nil
+}
+
+// headerVar is the variable of appLoc that auth_request_set fills from
+// rp's response header name ("x-forwarded-user"), or "".
+func (a *authProxy) headerVar(name string) string {
+	for v, h := range a.vars {
+		if h == strings.ToLower(name) {
+			return v
+		}
+	}
+	return ""
+}
+
+// ngxCondition is the condition of an if block without white space:
+// if ($x = "") is ($x="").
+func ngxCondition(d *ngxDirective) string {
+	var b strings.Builder
+	for _, a := range d.args {
+		b.WriteString(ngxQuote(a))
+	}
+	return b.String()
+}
+
+// TestNginxRoundTrip checks that String writes back what parseNginx read:
+// the tests render the snippets for a real nginx that way.
+func TestNginxRoundTrip(t *testing.T) {
+	for _, name := range []string{"ha/nginx.conf", forwardAuthDir + "/nginx.conf"} {
+		src, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := parseNginx(string(src))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		second, err := parseNginx(first.String())
+		if err != nil {
+			t.Fatalf("%s written back does not parse: %v\n%s", name, err, first)
+		}
+		if first.String() != second.String() || len(first.walk()) != len(second.walk()) {
+			t.Errorf("%s changes when written back:\n%s\n---\n%s", name, first, second)
+		}
+	}
+	d, err := parseNginx(`a "" 'b c' "d\"e" x\.y;`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := d.String(), `a "" "b c" "d\"e" x\.y;`+"\n"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
