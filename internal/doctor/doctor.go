@@ -37,6 +37,8 @@ type Finding struct {
 type Options struct {
 	Transport http.RoundTripper // default http.DefaultTransport
 	Now       func() time.Time  // default time.Now
+	// UpstreamTransport reaches RP_UPSTREAM; default http.DefaultTransport.
+	UpstreamTransport http.RoundTripper
 }
 
 // Check runs every check against the provider cfg names. It stops early
@@ -53,14 +55,20 @@ func Check(ctx context.Context, cfg config.Config, o Options) []Finding {
 		http: &http.Client{Transport: o.Transport, Timeout: cfg.ProviderTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		now:  o.Now,
 	}
+	if o.UpstreamTransport == nil {
+		o.UpstreamTransport = http.DefaultTransport
+	}
+	d.upstreamClient = &http.Client{Transport: o.UpstreamTransport, CheckRedirect: d.http.CheckRedirect}
 	doc, date, f := d.discovery(ctx)
 	out := []Finding{f}
 	if f.Status == Fail {
-		return out
+		return append(out, d.upstream(ctx)...)
 	}
 	out = append(out, d.issuer(doc), d.clock(date))
 	out = append(out, d.metadata(doc)...)
+	out = append(out, d.refresh(doc)...)
 	out = append(out, d.client(ctx, doc), d.redirectURI(ctx, doc), d.postLogoutURI(ctx, doc))
+	out = append(out, d.upstream(ctx)...)
 	return out
 }
 
@@ -87,9 +95,10 @@ func Print(w io.Writer, cfg config.Config, findings []Finding) bool {
 }
 
 type doctor struct {
-	cfg  config.Config
-	http *http.Client
-	now  func() time.Time
+	cfg            config.Config
+	http           *http.Client
+	upstreamClient *http.Client
+	now            func() time.Time
 }
 
 // fromHere rewrites a browser-facing URL to the address rp reaches the

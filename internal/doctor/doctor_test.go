@@ -3,6 +3,8 @@ package doctor_test
 import (
 	"context"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +138,47 @@ func TestCodeFirstProviderCannotVerifyTheSecret(t *testing.T) {
 	findings, _, _ := run(t, configFor(t, op, map[string]string{"RP_CLIENT_SECRET": "wrong"}), doctor.Options{})
 	if f := findings["client credentials"]; f.Status != doctor.Warn || !strings.Contains(f.Detail, "not verified") {
 		t.Fatalf("client credentials = %+v, want a warning that the secret is not verified", f)
+	}
+}
+
+// TestProtectingAnApp: under RP_PATH_PREFIX the URIs doctor checks are the
+// prefixed ones, the app behind rp must answer, and refresh tokens and
+// revocation are reported.
+func TestProtectingAnApp(t *testing.T) {
+	op := testprovider.New(t, testprovider.Keycloak("demo"))
+	op.Set(func(k *testprovider.Knobs) {
+		k.RedirectURIs = []string{"http://localhost:8000/_rp/callback"}
+		k.PostLogoutRedirectURIs = []string{"http://localhost:8000/_rp/logged-out"}
+	})
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusFound) }))
+	defer app.Close()
+	env := map[string]string{"RP_PATH_PREFIX": "/_rp", "RP_UPSTREAM": app.URL}
+	findings, ok, out := run(t, configFor(t, op, env), doctor.Options{})
+	if !ok {
+		t.Fatalf("problems reported for a healthy setup under a prefix:\n%s", out)
+	}
+	for _, check := range []string{"redirect URI", "post-logout URI", "upstream", "refresh tokens", "revocation"} {
+		if f := findings[check]; f.Status != doctor.OK {
+			t.Errorf("%s: %+v", check, f)
+		}
+	}
+	if !strings.Contains(findings["redirect URI"].Detail+out, "/_rp/callback") {
+		t.Errorf("the redirect URI checked is not the prefixed one:\n%s", out)
+	}
+
+	// The unprefixed URIs are not registered: doctor says so.
+	findings, ok, _ = run(t, configFor(t, op, map[string]string{"RP_UPSTREAM": app.URL}), doctor.Options{})
+	if ok || findings["redirect URI"].Status != doctor.Fail {
+		t.Fatalf("an unregistered unprefixed redirect URI passed: %+v", findings["redirect URI"])
+	}
+
+	app.Close()
+	op.Set(func(k *testprovider.Knobs) { k.NoOffline, k.NoRevocation = true, true })
+	findings, ok, out = run(t, configFor(t, op, env), doctor.Options{})
+	if ok || findings["upstream"].Status != doctor.Fail || !strings.Contains(findings["upstream"].Fix, "RP_UPSTREAM") {
+		t.Fatalf("an app that does not answer passed:\n%s", out)
+	}
+	if findings["refresh tokens"].Status != doctor.Warn || findings["revocation"].Status != doctor.Warn {
+		t.Errorf("no refresh tokens or revocation not reported:\n%s", out)
 	}
 }
