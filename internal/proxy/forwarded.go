@@ -68,7 +68,9 @@ func validURI(u string) bool {
 		return false
 	}
 	for i := 0; i < len(u); i++ {
-		if c := u[i]; c <= ' ' || c == 0x7f {
+		// A request target never has a fragment (RFC 9112 3.2); nginx
+		// passes "/admin#x" on, which apps read as /admin.
+		if c := u[i]; c <= ' ' || c == 0x7f || c == '#' {
 			return false
 		}
 	}

@@ -89,6 +89,9 @@ func New(o Options) *Upstream {
 		// What the ReverseProxy logs itself (a failed copy of a body,
 		// a broken upgrade) goes to slog too.
 		ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
+		// Without a pool ReverseProxy allocates a 32 KiB copy buffer for
+		// every response: the largest allocation on a proxied request.
+		BufferPool: newBufferPool(),
 	}
 	return u
 }

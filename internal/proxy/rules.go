@@ -40,7 +40,7 @@ func (r Rules) HasPathRules() bool { return len(r.Paths) > 0 }
 // full group path); a rule group starting with "/" matches only exactly.
 // Group names are case-sensitive.
 //
-// Path prefixes are matched case-sensitively after repeated slashes are
+// Path prefixes are matched ignoring ASCII case after repeated slashes are
 // collapsed and backslashes read as slashes (as IIS and some Windows
 // servers do); a Prefix matches when the path equals it or continues with
 // "/" or ";" (Tomcat's path parameters), so "/admin" covers "/admin/x" and
@@ -80,9 +80,11 @@ func (r Rules) pathRule(path string) (PathRule, bool) {
 }
 
 // prefixMatches reports whether p equals prefix or continues it with "/"
-// or ";". The prefix "" (from "/") matches every path.
+// or ";". The prefix "" (from "/") matches every path. Letter case is
+// ignored: apps on Express, ASP.NET or IIS serve /Admin as /admin, and a
+// rule that one spelling could pass would protect nothing there.
 func prefixMatches(p, prefix string) bool {
-	if !strings.HasPrefix(p, prefix) {
+	if len(p) < len(prefix) || !strings.EqualFold(p[:len(prefix)], prefix) {
 		return false
 	}
 	if len(p) == len(prefix) || prefix == "" {

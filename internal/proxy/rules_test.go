@@ -104,7 +104,8 @@ func TestRulesPaths(t *testing.T) {
 		{`\admin`, nobody, false},
 		{"/administrator", nobody, true},
 		{"/admin-panel", nobody, true},
-		{"/Admin", nobody, true}, // case-sensitive, as the upstream's paths
+		{"/Admin", nobody, false}, // case ignored: many apps serve /Admin as /admin
+		{"/ADMIN/x", nobody, false},
 		{"/", nobody, true},
 		{"/other", nobody, true},
 		// Longest prefix wins: auditors, not admins, below /admin/reports.

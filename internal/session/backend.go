@@ -41,7 +41,7 @@ func openBackend(ctx context.Context, o backendOptions) (*backend, error) {
 		// implementation of the store and the index (scs's memstore also
 		// races between its cleanup goroutine and StopCleanup). One
 		// connection holds the database: it lives as long as rp.
-		return openSQLite(ctx, "file::memory:", "", 1, o.cleanup)
+		return openSQLite(ctx, "file::memory:", "", 1, o.cleanup, o.log)
 	case strings.HasPrefix(o.spec, "sqlite:"):
 		path := strings.TrimPrefix(o.spec, "sqlite:")
 		if err := createPrivate(path); err != nil {
@@ -50,7 +50,7 @@ func openBackend(ctx context.Context, o backendOptions) (*backend, error) {
 		// WAL lets readers run beside the writer; busy_timeout makes a
 		// second writer wait instead of failing.
 		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)"
-		return openSQLite(ctx, dsn, path, 0, o.cleanup)
+		return openSQLite(ctx, dsn, path, 0, o.cleanup, o.log)
 	case strings.HasPrefix(o.spec, "redis://"), strings.HasPrefix(o.spec, "rediss://"):
 		return openRedis(o)
 	case strings.HasPrefix(o.spec, "postgres://"), strings.HasPrefix(o.spec, "postgresql://"):

@@ -39,6 +39,20 @@ func (s boundStore) FindCtx(ctx context.Context, token string) ([]byte, bool, er
 	return s.inner.FindCtx(ctx, token)
 }
 
+// findFresh is FindCtx past any cache.
+func (s boundStore) findFresh(ctx context.Context, token string) ([]byte, bool, error) {
+	f, ok := s.inner.(interface {
+		findFresh(context.Context, string) ([]byte, bool, error)
+	})
+	if !ok {
+		return s.FindCtx(ctx, token)
+	}
+	s.n.reads.Add(1)
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return f.findFresh(ctx, token)
+}
+
 func (s boundStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
 	s.n.writes.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)

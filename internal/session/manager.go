@@ -61,6 +61,7 @@ type Manager struct {
 
 	accessInSession bool
 	flights         flights
+	logins          loginCache
 
 	closeOnce sync.Once
 	closeErr  error
@@ -349,15 +350,34 @@ func (m *Manager) Login(ctx context.Context) (Login, bool) {
 	}
 	if !rs.decoded {
 		rs.decoded = true
-		var l Login
-		if getJSON(m, ctx, keyLogin, &l) && l.Subject != "" {
-			rs.login = &l
-		}
+		rs.login = m.decodeLogin(ctx)
 	}
 	if rs.login == nil {
 		return Login{}, false
 	}
 	return *rs.login, true
+}
+
+// decodeLogin decodes the session's login, once per distinct login across
+// requests (see loginCache).
+func (m *Manager) decodeLogin(ctx context.Context) *Login {
+	b, ok := m.scs.Get(ctx, keyLogin).([]byte)
+	if !ok {
+		return nil
+	}
+	if l, ok := m.logins.get(b); ok {
+		return l
+	}
+	var l Login
+	if err := json.Unmarshal(b, &l); err != nil {
+		m.log.Error("a session value could not be decoded; ignoring it", "key", keyLogin, "err", errors.Unwrap(err))
+		return nil
+	}
+	if l.Subject == "" {
+		return nil
+	}
+	m.logins.put(b, &l)
+	return &l
 }
 
 // Deadline is when the current session ends at the latest: its lifetime,

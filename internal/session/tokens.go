@@ -47,9 +47,11 @@ func (m *Manager) writeTokens(ctx context.Context, key string, l Login, t Tokens
 	return nil
 }
 
-// readTokens reads the tokens record of the session under key.
+// readTokens reads the tokens record of the session under key, from the
+// store itself: never from a cache, since a refresh must see the latest
+// refresh token.
 func (m *Manager) readTokens(ctx context.Context, key string) (Tokens, bool, error) {
-	b, found, err := m.store.FindCtx(ctx, tokenKey(key))
+	b, found, err := m.store.findFresh(ctx, tokenKey(key))
 	if err != nil {
 		return Tokens{}, false, fmt.Errorf("%w: reading tokens: %w", ErrStore, err)
 	}

@@ -48,7 +48,7 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		s.forbidden(w, r, l, "the request did not come through the proxy rp trusts")
 		return
 	}
-	u := proxy.UserFromClaims(l.Subject, l.Claims, s.groupsClaim)
+	u := s.user(l)
 	if allowed, reason := s.rules.Allow(u, path); !allowed {
 		s.forbidden(w, r, l, reason)
 		return

@@ -3,8 +3,10 @@ package web_test
 import (
 	"context"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"strings"
 	"testing"
 
@@ -59,11 +61,18 @@ func BenchmarkPage(b *testing.B) {
 // benchApp is rp on store in front of a test provider, with one signed-in
 // session whose cookie it returns.
 func benchApp(b *testing.B, store, idle string) (*app.App, *http.Cookie) {
+	return benchAppEnv(b, store, idle, nil)
+}
+
+// benchAppEnv is benchApp with more settings; it signs in through
+// RP_PATH_PREFIX when one is set.
+func benchAppEnv(b *testing.B, store, idle string, extra map[string]string) (*app.App, *http.Cookie) {
 	b.Helper()
 	op := testprovider.New(b)
 	srv := httptest.NewUnstartedServer(nil)
 	env := map[string]string{"RP_ISSUER": op.Issuer, "RP_CLIENT_ID": op.ClientID, "RP_CLIENT_SECRET": op.ClientSecret,
 		"RP_BASE_URL": "http://" + srv.Listener.Addr().String(), "RP_SESSION_STORE": store, "RP_SESSION_IDLE_TIMEOUT": idle}
+	maps.Copy(env, extra)
 	cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		b.Fatal(err)
@@ -80,7 +89,7 @@ func benchApp(b *testing.B, store, idle string) (*app.App, *http.Cookie) {
 		b.Fatal(err)
 	}
 	browser := newBrowserTB(b)
-	r, err := browser.Get(srv.URL + "/login")
+	r, err := browser.Get(srv.URL + env["RP_PATH_PREFIX"] + "/login")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -98,4 +107,50 @@ func benchApp(b *testing.B, store, idle string) (*app.App, *http.Cookie) {
 	}
 	b.Fatal("no session cookie after sign-in")
 	return nil, nil
+}
+
+// BenchmarkProxied measures an authenticated proxied request through rp on
+// each store against a bare httputil.ReverseProxy with the same kind of
+// transport, both to the same upstream on loopback. The difference is what
+// rp adds on the path every request of a protected app takes.
+//
+//	go test ./internal/web -run '^$' -bench Proxied -benchtime 2s
+func BenchmarkProxied(b *testing.B) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("hello from the app"))
+	}))
+	b.Cleanup(upstream.Close)
+	run := func(b *testing.B, h http.Handler, cookie *http.Cookie) {
+		b.ReportAllocs()
+		for b.Loop() {
+			req := httptest.NewRequest(http.MethodGet, "/app/page?x=1", nil)
+			req.Header.Set("Accept", "text/html")
+			if cookie != nil {
+				req.AddCookie(cookie)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != http.StatusOK {
+				b.Fatalf("status %d", w.Code)
+			}
+		}
+	}
+	b.Run("bare", func(b *testing.B) {
+		u := mustURL(b, upstream.URL)
+		rp := &httputil.ReverseProxy{
+			Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() },
+			Transport: &http.Transport{MaxIdleConnsPerHost: 512},
+		}
+		run(b, rp, nil)
+	})
+	for _, st := range sessiontest.All(b) {
+		b.Run(st.Name, func(b *testing.B) {
+			a, cookie := benchAppEnv(b, st.New(b), "1h", map[string]string{"RP_UPSTREAM": upstream.URL, "RP_PATH_PREFIX": "/_rp"})
+			before := a.Sessions.Stats()
+			run(b, a.Handler, cookie)
+			after := a.Sessions.Stats()
+			b.ReportMetric(float64(after.Reads-before.Reads)/float64(b.N), "store-reads/op")
+			b.ReportMetric(float64(after.Writes-before.Writes)/float64(b.N), "store-writes/op")
+		})
+	}
 }

@@ -39,7 +39,7 @@ func (s *Server) handleProxy(w http.ResponseWriter, r *http.Request) {
 		s.signInNeeded(w, r, r.Method, r.Header, r.URL.RequestURI(), false)
 		return
 	}
-	u := proxy.UserFromClaims(l.Subject, l.Claims, s.groupsClaim)
+	u := s.user(l)
 	if allowed, reason := s.rules.Allow(u, r.URL.Path); !allowed {
 		s.forbidden(w, r, l, reason)
 		return

@@ -61,6 +61,7 @@ type Server struct {
 	passToken   bool
 	groupsClaim string
 	refreshHold time.Duration
+	users       users
 
 	// refreshPausedUntil (unix nanoseconds) pauses refreshes on this
 	// instance after the provider failed to answer one, so that a
