@@ -68,8 +68,12 @@ func openPostgres(ctx context.Context, o backendOptions) (*backend, error) {
 		o.log.Warn("the PostgreSQL session store's certificate is not verified (sslmode=require): use sslmode=verify-full", "host", cfg.Host)
 	}
 	db := stdlib.OpenDB(*cfg)
+	// As many idle connections as open ones: with fewer, a burst of
+	// requests closes and reopens connections (a TLS handshake and a
+	// PostgreSQL backend each) for most of them. Idle ones close after five
+	// minutes, so a quiet rp holds few.
 	db.SetMaxOpenConns(32)
-	db.SetMaxIdleConns(16)
+	db.SetMaxIdleConns(32)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	db.SetConnMaxLifetime(time.Hour)
 
