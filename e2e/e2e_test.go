@@ -49,8 +49,19 @@ type stack struct {
 	rpLog    *lockedBuffer // rp's log
 	provider *url.URL
 	rp       *url.URL
-	cfg      config.Config // rp's settings
-	store    string        // RP_SESSION_STORE
+	cfg      config.Config     // rp's settings
+	store    string            // RP_SESSION_STORE
+	prefix   string            // RP_PATH_PREFIX, "" for none
+	opEnv    []string          // more settings for the provider (OP_*=...)
+	rpEnv    map[string]string // more settings for rp, over the defaults
+}
+
+// setup is what a test changes from the default stack.
+type setup struct {
+	store  string            // RP_SESSION_STORE; "" is a SQLite file of the test
+	prefix string            // RP_PATH_PREFIX, also registered at the provider
+	opEnv  []string          // extra provider settings, e.g. "OP_REFRESH_TOKENS=1"
+	rpEnv  map[string]string // extra rp settings, e.g. RP_UPSTREAM
 }
 
 type providerMetadata struct {
@@ -367,6 +378,13 @@ func start(t *testing.T) *stack { t.Helper(); return startOn(t, "") }
 // SQLite file of the test.
 func startOn(t *testing.T, store string) *stack {
 	t.Helper()
+	return startWith(t, setup{store: store})
+}
+
+// startWith starts a provider and rp set up as su says.
+func startWith(t *testing.T, su setup) *stack {
+	t.Helper()
+	store := su.store
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
@@ -397,7 +415,8 @@ func startOn(t *testing.T, store string) *stack {
 	if store == "" {
 		store = "sqlite:" + filepath.Join(t.TempDir(), "sessions.db")
 	}
-	s := &stack{rpBase: "http://" + ln.Addr().String(), opLog: &lockedBuffer{}, rpLog: &lockedBuffer{}, store: store}
+	s := &stack{rpBase: "http://" + ln.Addr().String(), opLog: &lockedBuffer{}, rpLog: &lockedBuffer{}, store: store,
+		prefix: su.prefix, opEnv: su.opEnv, rpEnv: su.rpEnv}
 	s.rp, _ = url.Parse(s.rpBase)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -424,7 +443,9 @@ func startProvider(t *testing.T, node, dir string, s *stack) string {
 		"OP_RP_BASE_URL="+s.rpBase,
 		"OP_CLIENT_ID="+clientID,
 		"OP_CLIENT_SECRET="+clientSecret,
+		"OP_RP_PATH_PREFIX="+s.prefix,
 	)
+	cmd.Env = append(cmd.Env, s.opEnv...)
 	ready := make(chan string, 1)
 	cmd.Stdout = &readyWriter{ready: ready, log: s.opLog}
 	cmd.Stderr = s.opLog
@@ -480,23 +501,13 @@ func fetchMetadata(t *testing.T, issuer string) providerMetadata {
 // startRP runs rp in-process on ln until the test ends and waits for /readyz.
 func startRP(t *testing.T, ln net.Listener, s *stack) {
 	t.Helper()
-	env := map[string]string{
-		"RP_ISSUER":           s.issuer,
-		"RP_CLIENT_ID":        clientID,
-		"RP_CLIENT_SECRET":    clientSecret,
-		"RP_BASE_URL":         s.rpBase,
-		"RP_ADDR":             ln.Addr().String(),
-		"RP_SESSION_STORE":    s.store,
-		"RP_PROVIDER_TIMEOUT": "5s",
-		"RP_LOG_LEVEL":        "debug",
-	}
 	logger := slog.New(slog.NewTextHandler(s.rpLog, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a := apptest.Serve(t, ln, env, logger)
+	a := apptest.Serve(t, ln, s.rpSettings(ln.Addr().String()), logger)
 	s.cfg = a.Config
 
 	deadline := time.Now().Add(readyTimeout)
 	for {
-		resp, err := http.Get(s.rpBase + "/readyz")
+		resp, err := http.Get(s.rpBase + s.prefix + "/readyz")
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -509,6 +520,25 @@ func startRP(t *testing.T, ln net.Listener, s *stack) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// rpSettings is rp's environment for an instance listening on addr.
+func (s *stack) rpSettings(addr string) map[string]string {
+	env := map[string]string{
+		"RP_ISSUER":           s.issuer,
+		"RP_CLIENT_ID":        clientID,
+		"RP_CLIENT_SECRET":    clientSecret,
+		"RP_BASE_URL":         s.rpBase,
+		"RP_ADDR":             addr,
+		"RP_SESSION_STORE":    s.store,
+		"RP_PROVIDER_TIMEOUT": "5s",
+		"RP_LOG_LEVEL":        "debug",
+		"RP_PATH_PREFIX":      s.prefix,
+	}
+	for k, v := range s.rpEnv {
+		env[k] = v
+	}
+	return env
 }
 
 func describe(resp *http.Response, err error) string {
