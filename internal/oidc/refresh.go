@@ -16,10 +16,13 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// ErrGrantRefused means the provider refused a refresh token with
-// invalid_grant: the user signed out there, was disabled, or the token was
-// revoked or used twice. Errors wrapping it also wrap ErrRejected. The
-// session it belonged to must end.
+// ErrGrantRefused means the session must end: the provider refused the
+// refresh token with invalid_grant (the user signed out there, was
+// disabled, or the token was revoked or used twice), or its answer failed
+// a check (a refreshed ID token naming another user, say). Errors wrapping
+// it also wrap ErrRejected. Every other failure of a refresh wraps
+// ErrUnavailable: a provider that is down, rate-limits, or refuses rp's
+// own credentials says nothing about the user's session.
 var ErrGrantRefused = errors.New("oidc: the provider refused the refresh token")
 
 // Refreshed is the outcome of a refresh.
@@ -28,8 +31,8 @@ type Refreshed struct {
 	RefreshToken string // the rotated one, or the one sent when the provider keeps it
 	IDToken      string // the new ID token, or "" when the provider sent none
 	Expiry       time.Time
-	// Claims are the session's claims with the new ID token's laid over
-	// them; nil when there is no new ID token.
+	// Claims are the new ID token's claims (completed from UserInfo as at
+	// sign-in), replacing the session's; nil when there is no new ID token.
 	Claims json.RawMessage
 }
 
@@ -55,10 +58,20 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string, prev json.Raw
 		if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
 			return nil, fmt.Errorf("%w: %w: invalid_grant %s", ErrRejected, ErrGrantRefused, brief(errors.New(re.ErrorDescription)))
 		}
-		return nil, classifyTokenError(err)
+		if errors.As(err, &re) {
+			status := 0
+			if re.Response != nil {
+				status = re.Response.StatusCode
+			}
+			return nil, fmt.Errorf("%w: token endpoint refused the refresh: HTTP %d %s %s", ErrUnavailable, status, re.ErrorCode, brief(errors.New(re.ErrorDescription)))
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, unavailable("token endpoint", err)
+		}
+		return nil, fmt.Errorf("%w: refreshing: %s", ErrUnavailable, brief(err))
 	}
 	if !strings.EqualFold(tok.TokenType, "Bearer") {
-		return nil, rejected("token_type %q is not Bearer", tok.TokenType)
+		return nil, fmt.Errorf("%w: token_type %q is not Bearer", ErrUnavailable, tok.TokenType)
 	}
 	out := &Refreshed{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry}
 	if out.RefreshToken == "" {
@@ -78,29 +91,42 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string, prev json.Raw
 		if c.jwks.failedSince(start) {
 			return nil, fmt.Errorf("%w: fetching the provider's signing keys: %s", ErrUnavailable, brief(err))
 		}
-		return nil, fmt.Errorf("%w: refreshed ID token: %s", ErrRejected, brief(err))
+		return nil, refused("refreshed ID token: %s", brief(err))
 	}
 	var claims map[string]any
 	if err := idt.Claims(&claims); err != nil {
-		return nil, rejected("refreshed ID token claims: %v", err)
+		return nil, refused("refreshed ID token claims: %v", err)
 	}
 	if err := c.checkRefreshedIDToken(idt, claims, before); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrGrantRefused, err)
 	}
 	if idt.AccessTokenHash != "" {
 		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
-			return nil, rejected("refreshed ID token: at_hash does not match the access token")
+			return nil, refused("refreshed ID token: at_hash does not match the access token")
 		}
 	}
-	for k, v := range claims {
-		before[k] = v
+	// The new ID token's claims replace the session's, completed from
+	// UserInfo as at sign-in: a claim the provider no longer sends (an
+	// emptied groups list, say) is gone, not kept from before.
+	if m.doc.UserInfoEndpoint != "" && missingRequestedClaims(claims, c.s.Scopes) {
+		if err := c.addUserInfo(ctx, m, tok, idt.Subject, claims); err != nil {
+			if errors.Is(err, ErrRejected) {
+				return nil, fmt.Errorf("%w: %w", ErrGrantRefused, err)
+			}
+			return nil, err
+		}
 	}
-	merged, err := json.Marshal(before)
+	merged, err := json.Marshal(claims)
 	if err != nil {
 		return nil, fmt.Errorf("oidc: encoding claims: %w", err)
 	}
 	out.IDToken, out.Claims = rawID, merged
 	return out, nil
+}
+
+// refused is an answer that ends the session.
+func refused(format string, args ...any) error {
+	return fmt.Errorf("%w: %w: %s", ErrRejected, ErrGrantRefused, fmt.Sprintf(format, args...))
 }
 
 // checkRefreshedIDToken applies Core 12.2 to an ID token from a refresh.

@@ -92,7 +92,14 @@ func dropSetCookie(h http.Header, name string) {
 	changed := false
 	for i, line := range lines {
 		first, _, _ := strings.Cut(line, ";")
-		if !strings.EqualFold(cookieName(first), name) {
+		n := cookieName(first)
+		if n == "" {
+			// "=rp_session=x" has no name, and browsers send it back as
+			// "rp_session=x": read the value as the name.
+			_, v, _ := strings.Cut(first, "=")
+			n = cookieName(v)
+		}
+		if !strings.EqualFold(n, name) {
 			if changed {
 				out = append(out, line)
 			}

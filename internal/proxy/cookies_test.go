@@ -56,6 +56,8 @@ func TestDropSetCookie(t *testing.T) {
 		"rp_session",
 		"rp_session_x=2",
 		"b=rp_session=3",
+		"=rp_session=fixed; Path=/", // nameless: browsers send it back as rp_session=fixed
+		" = RP_SESSION=fixed",
 	}}
 	dropSetCookie(h, "rp_session")
 	want := []string{"app=1; Path=/", "rp_session_x=2", "b=rp_session=3"}

@@ -30,9 +30,18 @@ type Options struct {
 	// Proto is the scheme of rp's public URL, "http" or "https", sent as
 	// X-Forwarded-Proto. Empty: taken from the incoming connection.
 	Proto string
+	// Host is rp's public host (RP_BASE_URL's), sent as X-Forwarded-Host
+	// unless a trusted proxy says otherwise: never the client's Host,
+	// which an app may build links (password-reset mails) from. Empty:
+	// the request's Host.
+	Host string
 	// Trusted are the peers whose incoming X-Forwarded-For (appended to),
-	// -Host and -Proto are kept. From others they are replaced.
+	// -Host and -Proto are kept, and the other forwarding headers (see
+	// forwardingHeaders). From others they are replaced or removed.
 	Trusted Trusted
+	// PassAccessToken removes the client's Authorization on every request,
+	// also when a request has no access token to send in its place.
+	PassAccessToken bool
 	// CookieName is rp's session cookie: removed from requests, and
 	// Set-Cookie of that name removed from responses.
 	CookieName string
@@ -51,6 +60,8 @@ type Options struct {
 // Upstream proxies requests to the app. It is safe for concurrent use.
 type Upstream struct {
 	target    *url.URL
+	host      string
+	passToken bool
 	proto     string
 	trusted   Trusted
 	cookie    string
@@ -74,6 +85,8 @@ func New(o Options) *Upstream {
 	}
 	u := &Upstream{
 		target:    o.URL,
+		host:      o.Host,
+		passToken: o.PassAccessToken,
 		proto:     o.Proto,
 		trusted:   o.Trusted,
 		cookie:    o.CookieName,
@@ -165,6 +178,9 @@ func (u *Upstream) rewriteFor(pr *httputil.ProxyRequest, id Identity) {
 	// Other spellings an app behind CGI, WSGI or PHP would read as these.
 	stripSpellings(h, "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto")
 	trusted := u.trusted.Contains(in.RemoteAddr)
+	if !trusted {
+		stripSpellings(h, forwardingHeaders...)
+	}
 
 	peer, _, err := net.SplitHostPort(in.RemoteAddr)
 	if err != nil {
@@ -182,6 +198,9 @@ func (u *Upstream) rewriteFor(pr *httputil.ProxyRequest, id Identity) {
 	}
 
 	host := in.Host
+	if u.host != "" {
+		host = u.host
+	}
 	if v, ok := single(in.Header, "X-Forwarded-Host"); trusted && ok && validHostPort(v) {
 		host = v
 	}
@@ -203,7 +222,7 @@ func (u *Upstream) rewriteFor(pr *httputil.ProxyRequest, id Identity) {
 	}
 	h.Set("X-Forwarded-Proto", proto)
 
-	StripIdentity(h, id.AccessToken != "")
+	StripIdentity(h, id.AccessToken != "" || u.passToken)
 	StripCookie(h, u.cookie)
 	SetIdentity(h, id)
 	if t := pr.Out.Trailer; len(t) > 0 {
@@ -212,6 +231,16 @@ func (u *Upstream) rewriteFor(pr *httputil.ProxyRequest, id Identity) {
 		StripIdentity(t, true)
 		stripSpellings(t, "Cookie", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto")
 	}
+}
+
+// forwardingHeaders are what proxies tell apps about the original request
+// besides X-Forwarded-For, -Host and -Proto; apps that trust their proxy
+// build links and redirects from them, or take the client's address. Only
+// a trusted proxy's pass.
+var forwardingHeaders = []string{
+	"X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Ssl", "X-Forwarded-Scheme",
+	"X-Forwarded-Server", "X-Forwarded-Uri", "X-Forwarded-Method", "X-Real-Ip", "True-Client-Ip",
+	"X-Client-Ip", "X-Original-Url", "X-Original-Uri", "X-Original-Host", "X-Rewrite-Url", "Front-End-Https",
 }
 
 // modifyResponse keeps the app from setting, overwriting or deleting rp's

@@ -584,3 +584,48 @@ func TestServeStripsIdentityTrailers(t *testing.T) {
 		t.Errorf("the app's own trailer was removed: %q", tr)
 	}
 }
+
+// TestServePassAccessTokenAlwaysStripsAuthorization: with PassAccessToken,
+// a request that has no token to send (it could not be read) does not
+// pass the client's own Authorization on either.
+func TestServePassAccessTokenAlwaysStripsAuthorization(t *testing.T) {
+	up := echoUpstream(t)
+	u := New(Options{URL: mustURL(t, up.URL), PassAccessToken: true})
+	front := frontServer(t, u, alice(), nil)
+	res, _, _ := rawExchange(t, front.Listener.Addr().String(), "GET / HTTP/1.1\nHost: a\nAuthorization: Bearer forged\nX_Authorization: x\nConnection: close")
+	defer res.Body.Close()
+	var s seen
+	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	if got := headerSpellings(s.Header, "Authorization"); len(got) != 0 {
+		t.Fatalf("the client's Authorization reached the app: %q", got)
+	}
+}
+
+// TestServeForwardingHeadersFromUntrustedPeers: what proxies tell apps
+// about the original request, beyond For/Host/Proto, passes only from a
+// trusted proxy; X-Forwarded-Host is rp's public host, never the client's
+// Host.
+func TestServeForwardingHeadersFromUntrustedPeers(t *testing.T) {
+	up := echoUpstream(t)
+	u := New(Options{URL: mustURL(t, up.URL), Proto: "https", Host: "app.example.com"})
+	front := frontServer(t, u, alice(), nil)
+	res, _, _ := rawExchange(t, front.Listener.Addr().String(), "GET / HTTP/1.1\nHost: evil.example\n"+
+		"X-Forwarded-Port: 1\nX-Forwarded-Prefix: /evil\nX-Forwarded-Ssl: on\nX-Forwarded-Scheme: https\n"+
+		"X-Forwarded-Server: evil\nX-Real-IP: 6.6.6.6\nTrue-Client-IP: 6.6.6.6\nX-Client-IP: 6.6.6.6\n"+
+		"X-Original-URL: /admin\nX-Rewrite-URL: /admin\nFront-End-Https: on\nX_Real_IP: 6.6.6.6\nConnection: close")
+	defer res.Body.Close()
+	var s seen
+	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range forwardingHeaders {
+		if got := headerSpellings(s.Header, k); len(got) != 0 {
+			t.Errorf("%s from an untrusted client reached the app: %q", k, got)
+		}
+	}
+	if got := s.Header["X-Forwarded-Host"]; len(got) != 1 || got[0] != "app.example.com" {
+		t.Errorf("X-Forwarded-Host = %q, want rp's public host", got)
+	}
+}

@@ -79,8 +79,9 @@ func (r Rules) pathRule(path string) (PathRule, bool) {
 	return r.Paths[best], true
 }
 
-// prefixMatches reports whether p equals prefix or continues it with "/"
-// or ";". The prefix "" (from "/") matches every path. Letter case is
+// prefixMatches reports whether p equals prefix or continues it with "/",
+// ";" or "." (Rails routes /admin.json to /admin, and Spring before 5.3
+// /admin.* too). The prefix "" (from "/") matches every path. Letter case is
 // ignored: apps on Express, ASP.NET or IIS serve /Admin as /admin, and a
 // rule that one spelling could pass would protect nothing there.
 func prefixMatches(p, prefix string) bool {
@@ -91,24 +92,36 @@ func prefixMatches(p, prefix string) bool {
 		return true
 	}
 	c := p[len(prefix)]
-	return c == '/' || c == ';'
+	return c == '/' || c == ';' || c == '.'
 }
 
-// normalizePath reads backslashes as slashes and collapses repeated
-// slashes. It returns p itself when there is nothing to change.
+// normalizePath reads the path as the most lenient app server would route
+// it: backslashes as slashes (IIS), every segment cut at its first ";"
+// (Tomcat, Jetty and Spring drop path parameters from every segment, so
+// /api;x/admin is /api/admin to them), and repeated slashes collapsed. It
+// returns p itself when there is nothing to change.
 func normalizePath(p string) string {
-	if !strings.Contains(p, "//") && !strings.Contains(p, `\`) {
+	if !strings.Contains(p, "//") && !strings.ContainsAny(p, `\;`) {
 		return p
 	}
 	var b strings.Builder
 	b.Grow(len(p))
-	prevSlash := false
+	prevSlash, inParams := false, false
 	for i := 0; i < len(p); i++ {
 		c := p[i]
 		if c == '\\' {
 			c = '/'
 		}
-		if c == '/' && prevSlash {
+		switch {
+		case c == '/':
+			inParams = false
+			if prevSlash {
+				continue
+			}
+		case inParams:
+			continue
+		case c == ';':
+			inParams = true
 			continue
 		}
 		prevSlash = c == '/'
@@ -135,17 +148,20 @@ func inAnyGroup(have, want []string) bool {
 
 func emailAllowed(u User, domains []string) (bool, string) {
 	at := strings.LastIndexByte(u.Email, '@')
-	switch {
-	case u.Email == "" || at < 0:
+	if u.Email == "" || at < 0 {
 		return false, "your account has no email address, and only addresses at " + quoteList(domains) + " may pass"
-	case u.EmailVerified != nil && !*u.EmailVerified:
-		return false, "your email address is not verified"
 	}
 	domain := u.Email[at+1:]
 	for _, d := range domains {
-		if strings.EqualFold(domain, strings.TrimPrefix(d, "@")) {
-			return true, ""
+		if !strings.EqualFold(domain, strings.TrimPrefix(d, "@")) {
+			continue
 		}
+		if u.EmailVerified == nil || !*u.EmailVerified {
+			// Only an address the provider says it verified: some
+			// providers let users type any address ("nOAuth").
+			return false, "your email address is not verified by the identity provider"
+		}
+		return true, ""
 	}
 	return false, "your email domain is not one of " + quoteList(domains)
 }

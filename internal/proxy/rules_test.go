@@ -50,10 +50,10 @@ func TestRulesEmailDomains(t *testing.T) {
 		reason   string
 	}{
 		{"exact", "a@example.com", &yes, true, ""},
-		{"verified unknown", "a@example.com", nil, true, ""},
-		{"case-insensitive", "A@EXAMPLE.COM", nil, true, ""},
-		{"configured in mixed case", "a@corp.example.org", nil, true, ""},
-		{"verified false", "a@example.com", &no, false, "your email address is not verified"},
+		{"verified unknown", "a@example.com", nil, false, "your email address is not verified by the identity provider"},
+		{"case-insensitive", "A@EXAMPLE.COM", &yes, true, ""},
+		{"configured in mixed case", "a@corp.example.org", &yes, true, ""},
+		{"verified false", "a@example.com", &no, false, "your email address is not verified by the identity provider"},
 		{"subdomain", "a@sub.example.com", nil, false, `your email domain is not one of "example.com", "Corp.Example.org"`},
 		{"suffix trick", "a@evilexample.com", nil, false, `your email domain is not one of "example.com", "Corp.Example.org"`},
 		{"parent of a configured domain", "a@example.org", nil, false, `your email domain is not one of "example.com", "Corp.Example.org"`},
@@ -70,7 +70,8 @@ func TestRulesEmailDomains(t *testing.T) {
 		})
 	}
 	t.Run("domain configured with @", func(t *testing.T) {
-		if ok, reason := (Rules{EmailDomains: []string{"@example.com"}}).Allow(user("a@example.com", nil), "/"); !ok {
+		verified := true
+		if ok, reason := (Rules{EmailDomains: []string{"@example.com"}}).Allow(user("a@example.com", &verified), "/"); !ok {
 			t.Error(reason)
 		}
 	})
@@ -98,6 +99,13 @@ func TestRulesPaths(t *testing.T) {
 		{"/admin/x", admin, true},
 		{"/admin;jsessionid=1", nobody, false},
 		{"/admin;jsessionid=1/x", nobody, false},
+		// Path parameters in any segment: Tomcat, Jetty and Spring route
+		// /api;x/admin as /api/admin (and /;x/admin as /admin).
+		{"/;x/admin", nobody, false},
+		{"/admin;/x", nobody, false},
+		{"/shop;a=b/cart", nobody, false},
+		{"/admin.json", nobody, false}, // Rails, older Spring: /admin
+		{"/admin.", nobody, false},
 		{"//admin", nobody, false},
 		{"///admin//x", nobody, false},
 		{`/admin\x`, nobody, false},
@@ -147,16 +155,17 @@ func TestRulesCombined(t *testing.T) {
 		EmailDomains: []string{"example.com"},
 		Paths:        []PathRule{{Prefix: "/admin", Groups: []string{"admins"}}},
 	}
+	yes := true
 	for _, tc := range []struct {
 		name string
 		u    User
 		path string
 		ok   bool
 	}{
-		{"all met", user("a@example.com", nil, "staff", "/admins"), "/admin/x", true},
-		{"path rule adds to Groups", user("a@example.com", nil, "admins"), "/admin", false},
-		{"domain still checked", user("a@other.com", nil, "staff", "admins"), "/admin", false},
-		{"outside the path", user("a@example.com", nil, "staff"), "/home", true},
+		{"all met", user("a@example.com", &yes, "staff", "/admins"), "/admin/x", true},
+		{"path rule adds to Groups", user("a@example.com", &yes, "admins"), "/admin", false},
+		{"domain still checked", user("a@other.com", &yes, "staff", "admins"), "/admin", false},
+		{"outside the path", user("a@example.com", &yes, "staff"), "/home", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if ok, reason := r.Allow(tc.u, tc.path); ok != tc.ok {

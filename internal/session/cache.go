@@ -13,19 +13,22 @@ import (
 // can be kept in memory and given again without a query: every write and
 // every delete through rp drops the entry first. Entries also live at most
 // cacheTTL, which bounds how late a write by anything else (another
-// process that did not get the file's lock) shows. The cache is what makes
+// process that did not get the file's lock) shows, and the cache holds at
+// most maxCachedBytes. The cache is what makes
 // a signed-in request on SQLite cost a map lookup rather than a query.
 const cacheTTL = time.Second
 
-// maxCachedSessions bounds the cache (a session is a few kilobytes); when
-// full, one entry makes room, and a miss costs a query.
-const maxCachedSessions = 50_000
+// maxCachedBytes bounds the cache's memory (a session is a few kilobytes:
+// some ten thousand sessions). When full, expired entries are dropped,
+// then others; a miss costs a query.
+const maxCachedBytes = 32 << 20
 
 type readCache struct {
-	mu  sync.RWMutex
-	gen uint64 // moves on every invalidation
-	m   map[string]cachedValue
-	now func() time.Time
+	mu    sync.RWMutex
+	gen   uint64 // moves on every invalidation
+	m     map[string]cachedValue
+	bytes int // of the cached values and keys
+	now   func() time.Time
 }
 
 type cachedValue struct {
@@ -56,18 +59,46 @@ func (c *readCache) put(key string, b []byte, expiry time.Time, gen uint64) {
 	if expiry.Before(until) {
 		until = expiry
 	}
+	size := len(key) + len(b)
+	if size > maxCachedBytes/64 {
+		return // not worth the room
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen != gen {
 		return
 	}
-	if len(c.m) >= maxCachedSessions {
-		for k := range c.m { // any one
-			delete(c.m, k)
-			break
+	if c.bytes+size > maxCachedBytes {
+		c.makeRoom(size)
+	}
+	c.remove(key)
+	c.m[key] = cachedValue{b: b, until: until}
+	c.bytes += size
+}
+
+// makeRoom drops expired entries, then any, until size more bytes fit.
+// Called with the lock held; expired entries are never served, so this is
+// the only cleanup the cache needs to stay within its bound.
+func (c *readCache) makeRoom(size int) {
+	now := c.now()
+	for k, v := range c.m {
+		if !now.Before(v.until) {
+			c.remove(k)
 		}
 	}
-	c.m[key] = cachedValue{b: b, until: until}
+	for k := range c.m {
+		if c.bytes+size <= maxCachedBytes {
+			return
+		}
+		c.remove(k)
+	}
+}
+
+func (c *readCache) remove(key string) {
+	if v, ok := c.m[key]; ok {
+		c.bytes -= len(key) + len(v.b)
+		delete(c.m, key)
+	}
 }
 
 // invalidate forgets keys, and makes puts of values read before now fail.
@@ -76,7 +107,7 @@ func (c *readCache) invalidate(keys ...string) {
 	defer c.mu.Unlock()
 	c.gen++
 	for _, k := range keys {
-		delete(c.m, k)
+		c.remove(k)
 	}
 }
 

@@ -3,6 +3,7 @@ package session
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -80,5 +81,28 @@ func TestSecondProcessOnOneSQLiteFileIsNotCached(t *testing.T) {
 	time.Sleep(cacheTTL)
 	if loggedIn(t, a, c) {
 		t.Fatal("a logout by another process on the file is not seen after cacheTTL")
+	}
+}
+
+// TestReadCacheStaysWithinItsBound: anonymous visitors cannot make the
+// cache hold more than maxCachedBytes, and expired entries make room first.
+func TestReadCacheStaysWithinItsBound(t *testing.T) {
+	c := newReadCache()
+	value := make([]byte, 10<<10)
+	for i := range 2 * maxCachedBytes / len(value) {
+		key := fmt.Sprintf("k%d", i)
+		_, _, gen := c.get(key)
+		c.put(key, value, time.Now().Add(time.Hour), gen)
+	}
+	if c.bytes > maxCachedBytes || len(c.m)*len(value) > maxCachedBytes {
+		t.Fatalf("cache holds %d bytes in %d entries, bound %d", c.bytes, len(c.m), maxCachedBytes)
+	}
+	// Expired entries go first.
+	now := time.Now()
+	c.now = func() time.Time { return now.Add(2 * cacheTTL) }
+	_, _, gen := c.get("fresh")
+	c.put("fresh", value, now.Add(time.Hour), gen)
+	if len(c.m) != 1 {
+		t.Fatalf("%d entries after expiry made room; want only the fresh one", len(c.m))
 	}
 }

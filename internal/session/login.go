@@ -26,6 +26,9 @@ type Tokens struct {
 	Expiry       time.Time `json:"token_expiry,omitzero"` // the access token's
 	// RefreshAt is when to refresh, shortly before Expiry; zero: never.
 	RefreshAt time.Time `json:"refresh_at,omitzero"`
+	// Claims are the claims that came with the last refresh's ID token;
+	// nil before any. The session's login has them too.
+	Claims json.RawMessage `json:"claims,omitempty"`
 }
 
 // PendingAuth is an authorization request in flight, bound to the browser

@@ -41,7 +41,8 @@ func (p *rotating) refresh(tb testing.TB) Refresh {
 			n := p.calls.Add(1)
 			time.Sleep(p.delay)
 			return Tokens{IDToken: t.IDToken, AccessToken: "at-" + string(rune('0'+n)),
-				RefreshToken: "rt-" + string(rune('0'+n)), RefreshAt: time.Now().Add(time.Hour)}, nil, nil
+					RefreshToken: "rt-" + string(rune('0'+n)), RefreshAt: time.Now().Add(time.Hour)},
+				json.RawMessage(`{"groups":["refreshed-` + string(rune('0'+n)) + `"]}`), nil
 		}}
 }
 
@@ -143,12 +144,27 @@ func checkStaleSave(t *testing.T, a, b *Manager) {
 	if tok, ok, err := a.Tokens(ctx); err != nil || !ok || tok.RefreshToken != "rt-1" {
 		t.Fatalf("a stale save brought back the rotated-away refresh token: %+v %v %v", tok, ok, err)
 	}
-	// Its stale hint says due; the refresh finds the stored tokens fresh.
+	// The stale save took back the hint and the claims: the next request
+	// finds it due, the refresh finds the stored tokens fresh, makes no
+	// provider call, and heals the session's data from the record.
+	if l, _ := a.Login(ctx); string(l.Claims) == `{"groups":["refreshed-1"]}` {
+		t.Fatal("the stale save did not take the claims back: the test proves nothing")
+	}
+	if !a.RefreshDue(ctx) {
+		t.Fatal("the stale hint is not due: the test proves nothing")
+	}
 	if _, err := a.Refresh(ctx, p.refresh(t)); err != nil {
 		t.Fatal(err)
 	}
 	if n := p.calls.Load(); n != 1 {
 		t.Fatalf("%d provider calls; a stale hint must not cause a second refresh", n)
+	}
+	healed := load(t, a, c)
+	if a.RefreshDue(healed) {
+		t.Fatal("still due after healing: every request would take the slow path")
+	}
+	if l, _ := a.Login(healed); string(l.Claims) != `{"groups":["refreshed-1"]}` {
+		t.Fatalf("claims after healing: %s", l.Claims)
 	}
 }
 

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,6 +30,8 @@ func tokenKey(key string) string { return "t:" + key }
 // ErrEnded means the session ended (a logout elsewhere) while a request
 // was working on it.
 var ErrEnded = errors.New("session: ended meanwhile")
+
+var errRefreshPanicked = errors.New("session: the refresh did not finish")
 
 // ErrRefreshBusy means another instance held the session's refresh lock
 // for longer than the caller would wait.
@@ -158,8 +161,12 @@ func (m *Manager) Refresh(ctx context.Context, r Refresh) (Tokens, error) {
 	key := storeKey(m.scs.Token(ctx))
 	f, leader := m.flights.join(key)
 	if leader {
-		f.t, f.claims, f.err = m.refreshLocked(ctx, key, r)
-		m.flights.done(key, f)
+		func() {
+			// Even a panic must not leave the other requests waiting.
+			defer m.flights.done(key, f)
+			f.err = errRefreshPanicked
+			f.t, f.claims, f.err = m.refreshLocked(ctx, key, r)
+		}()
 	} else {
 		select {
 		case <-f.ready:
@@ -170,9 +177,6 @@ func (m *Manager) Refresh(ctx context.Context, r Refresh) (Tokens, error) {
 	if f.err != nil {
 		return Tokens{}, f.err
 	}
-	if !leader {
-		m.putHintsIfSaving(ctx, f.t)
-	}
 	if rs := state(ctx); rs != nil {
 		t := f.t
 		rs.tokens = &t
@@ -180,7 +184,17 @@ func (m *Manager) Refresh(ctx context.Context, r Refresh) (Tokens, error) {
 			l := *rs.login
 			l.Claims = f.claims
 			rs.login = &l
+			if !leader && rs.touched {
+				// This request saves the session: with the new claims,
+				// not the ones it loaded.
+				if err := putJSON(m, ctx, keyLogin, l); err != nil {
+					return Tokens{}, err
+				}
+			}
 		}
+	}
+	if !leader {
+		m.putHintsIfSaving(ctx, f.t)
 	}
 	return f.t, nil
 }
@@ -191,9 +205,14 @@ func (m *Manager) refreshLocked(ctx context.Context, key string, r Refresh) (Tok
 	// the only copy of the new one. Each call has its own timeout.
 	ctx = context.WithoutCancel(ctx)
 	lock := "refresh:" + key
+	// The lock outlives the longest locked section: the provider call
+	// (r.Hold), up to five store calls each bounded by the store timeout,
+	// and the whole seconds SQL stores keep expiries in. Another holder
+	// can then never have it while this one still works.
+	hold := r.Hold + 5*m.store.timeout + 2*time.Second
 	deadline := m.now().Add(r.Wait)
 	for {
-		got, err := m.index.Claim(ctx, lock, time.Now().Add(r.Hold))
+		got, err := m.index.Claim(ctx, lock, time.Now().Add(hold))
 		if err != nil {
 			return Tokens{}, nil, err
 		}
@@ -217,8 +236,7 @@ func (m *Manager) refreshLocked(ctx context.Context, key string, r Refresh) (Tok
 			return Tokens{}, nil, ErrEnded
 		}
 		if !r.Due(t) {
-			m.putHintsIfSaving(ctx, t)
-			return t, nil, nil
+			return t, t.Claims, m.heal(ctx, t)
 		}
 	}
 	defer func() {
@@ -240,12 +258,17 @@ func (m *Manager) refreshLocked(ctx context.Context, key string, r Refresh) (Tok
 		}
 	}
 	if !r.Due(t) {
-		m.putHintsIfSaving(ctx, t)
-		return t, nil, nil
+		return t, t.Claims, m.heal(ctx, t)
 	}
 	next, claims, err := r.Do(ctx, t)
 	if err != nil {
 		return Tokens{}, nil, err
+	}
+	// The record keeps the claims that came with its tokens, so that a
+	// session whose data a concurrent save took back can be healed.
+	next.Claims = claims
+	if claims == nil {
+		next.Claims = t.Claims
 	}
 	l, _ := m.Login(ctx)
 	if claims != nil {
@@ -277,6 +300,45 @@ func (m *Manager) refreshLocked(ctx context.Context, key string, r Refresh) (Tok
 		return Tokens{}, nil, fmt.Errorf("%w: saving the session after a refresh: %w", ErrStore, err)
 	}
 	return next, claims, nil
+}
+
+// heal brings the session's data in line with its tokens record when a
+// request found it due although the record is fresh: a request that loaded
+// the session before a refresh saved its copy afterwards, taking back the
+// hints (and the claims) the refresh wrote. Without this every request
+// would find the stale hint due and take the slow path until the next
+// real refresh. One write, only when something differs.
+func (m *Manager) heal(ctx context.Context, t Tokens) error {
+	l, ok := m.Login(ctx)
+	if !ok {
+		return ErrEnded
+	}
+	changed := false
+	at := int64(0)
+	if t.RefreshToken != "" && !t.RefreshAt.IsZero() {
+		at = t.RefreshAt.Unix()
+	}
+	if m.scs.GetInt64(ctx, keyRefreshAt) != at || (m.accessInSession && m.scs.GetString(ctx, keyAccess) != t.AccessToken) {
+		m.putHints(ctx, t)
+		changed = true
+	}
+	if t.Claims != nil && !bytes.Equal(t.Claims, l.Claims) {
+		l.Claims = t.Claims
+		if err := putJSON(m, ctx, keyLogin, l); err != nil {
+			return err
+		}
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	if _, _, err := m.scs.Commit(withUpdateOnly(ctx)); err != nil {
+		if errors.Is(err, errSessionGone) {
+			return ErrEnded
+		}
+		return fmt.Errorf("%w: saving a healed session: %w", ErrStore, err)
+	}
+	return nil
 }
 
 // putHintsIfSaving updates the hints of a session this request saves

@@ -23,11 +23,12 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 			Message: "This address has . or .. segments, which are not let through. Check the address."})
 		return
 	}
-	r, err := s.sessions.Load(r)
+	r2, err := s.sessions.Load(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	r = r2
 	ctx := r.Context()
 	l, ok := s.sessions.Login(ctx)
 	if ok && s.sessions.RefreshDue(ctx) {
@@ -53,8 +54,13 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		s.forbidden(w, r, l, reason)
 		return
 	}
-	id := u.Identity
-	if s.passToken {
+	id := identity(u)
+	if s.passToken && fromProxy {
+		// Only to the proxy's own sub-request: the browser can call
+		// /auth too (through the proxy's route to rp, or in proxy mode),
+		// and script on the app's pages must not read tokens that rp
+		// keeps server-side. The proxies remove X-Forwarded-Method and
+		// -Uri on their route to rp (see the snippets).
 		id.AccessToken = s.sessions.AccessToken(ctx)
 	}
 	h := w.Header()

@@ -453,6 +453,23 @@ func TestAuthPassAccessToken(t *testing.T) {
 	// Nobody signed in: no token of anyone.
 	r := h.ask(traefik, navigation("/app", nil))
 	h.wantSignIn(t, r, http.StatusFound, "/app")
+
+	// The browser itself asking /auth (a script on the app's pages, through
+	// the proxy's route to rp: no X-Forwarded-Method or -Uri) learns who it
+	// is, never the token rp keeps server-side.
+	direct := h.do(alice, mustRequest(t, "GET", h.base+"/_rp/auth"))
+	if direct.StatusCode != http.StatusOK || direct.Header.Get("Authorization") != "" {
+		t.Fatalf("a direct /auth call: %d, Authorization %q; want 200 without the token", direct.StatusCode, direct.Header.Get("Authorization"))
+	}
+}
+
+func mustRequest(t *testing.T, method, target string) *http.Request {
+	t.Helper()
+	r, err := http.NewRequest(method, target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 func TestAuthNavigationWithoutSessionSignsInAndComesBack(t *testing.T) {
@@ -756,9 +773,11 @@ func TestAuthAllowedEmailDomains(t *testing.T) {
 		want   int
 		reason string
 	}{
-		{"alice", nil, "", http.StatusOK, ""},
+		// Without email_verified the provider has not said the address is
+		// the user's (the "nOAuth" pattern): refused.
+		{"alice", nil, "", http.StatusForbidden, "your email address is not verified"},
 		{"vera", map[string]any{"email_verified": true}, "", http.StatusOK, ""},
-		{"cap", map[string]any{"email": "cap@EXAMPLE.COM"}, "cap@EXAMPLE.COM", http.StatusOK, ""},
+		{"cap", map[string]any{"email": "cap@EXAMPLE.COM", "email_verified": true}, "cap@EXAMPLE.COM", http.StatusOK, ""},
 		{"mallory", map[string]any{"email": "mallory@evil.example"}, "mallory@evil.example", http.StatusForbidden,
 			"your email domain is not one of &#34;example.com&#34;"},
 		{"sub", map[string]any{"email": "sub@sub.example.com"}, "sub@sub.example.com", http.StatusForbidden, "not one of"},

@@ -19,12 +19,13 @@ func (s *Server) handleProxy(w http.ResponseWriter, r *http.Request) {
 			Message: "This address has . or .. segments, which rp does not pass on. Check the address."})
 		return
 	}
-	r, err := s.sessions.Load(r)
+	r2, err := s.sessions.Load(r)
 	if err != nil {
 		s.setSecurityHeaders(w.Header())
 		s.fail(w, r, err)
 		return
 	}
+	r = r2
 	ctx := r.Context()
 	l, ok := s.sessions.Login(ctx)
 	if ok && s.sessions.RefreshDue(ctx) {
@@ -44,7 +45,7 @@ func (s *Server) handleProxy(w http.ResponseWriter, r *http.Request) {
 		s.forbidden(w, r, l, reason)
 		return
 	}
-	id := u.Identity
+	id := identity(u)
 	if s.passToken {
 		id.AccessToken = s.sessions.AccessToken(ctx)
 	}
@@ -76,6 +77,16 @@ func (s *Server) signInNeeded(w http.ResponseWriter, r *http.Request, method str
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusUnauthorized)
 	_, _ = w.Write([]byte("Sign-in required.\n"))
+}
+
+// identity is what the app is told of u: no email the provider says it
+// has not verified.
+func identity(u proxy.User) proxy.Identity {
+	id := u.Identity
+	if u.EmailVerified != nil && !*u.EmailVerified {
+		id.Email = ""
+	}
+	return id
 }
 
 type forbiddenData struct{ Reason string }

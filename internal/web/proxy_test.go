@@ -433,3 +433,19 @@ func TestProxyUpstreamDownAndSlow(t *testing.T) {
 		t.Fatalf("app down: %d %.200q", r.StatusCode, r.body)
 	}
 }
+
+// TestProxyAndAuthWithTheStoreDown: a store that does not answer gives
+// 503 pages on proxied requests and on /auth, never a crash or a pass.
+func TestProxyAndAuthWithTheStoreDown(t *testing.T) {
+	h, a := newProxy(t, withEnv("RP_SESSION_STORE", "redis://127.0.0.1:1/0"), withEnv("RP_SESSION_STORE_TIMEOUT", "200ms"))
+	h.client = h.clientWithCookie(&http.Cookie{Name: "rp_session", Value: "a-session-that-cannot-be-read"})
+	for _, p := range []string{"/page", "/_rp/auth"} {
+		r := h.browse(p)
+		if r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(r.body, "Sessions cannot be read") {
+			t.Errorf("%s with the store down: %d %.200q", p, r.StatusCode, r.body)
+		}
+	}
+	if len(a.requests()) != 0 {
+		t.Fatal("a request reached the app while sessions could not be read")
+	}
+}

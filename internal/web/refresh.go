@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -31,9 +32,10 @@ func refreshAt(now, expiry time.Time) time.Time {
 // instances). It returns the login, with claims from a new ID token, and
 // whether the user is still signed in: a refresh the provider refuses
 // (invalid_grant: signed out or disabled there) or whose ID token fails
-// the checks ends the session everywhere. When the provider cannot be
-// reached the session goes on with the tokens it has, and this instance
-// pauses refreshes for a moment.
+// the checks ends the session everywhere. Any other failure (the provider
+// down, slow, rate-limiting, or refusing rp's own credentials) says nothing
+// about the user: the session goes on with the tokens it has, and this
+// instance pauses refreshes for a moment.
 func (s *Server) refresh(r *http.Request, l session.Login) (session.Login, bool) {
 	ctx := r.Context()
 	if s.now().UnixNano() < s.refreshPausedUntil.Load() {
@@ -46,9 +48,8 @@ func (s *Server) refresh(r *http.Request, l session.Login) (session.Login, bool)
 		return l2, ok
 	case errors.Is(err, session.ErrEnded):
 		return session.Login{}, false
-	case errors.Is(err, oidc.ErrRejected):
-		s.log.Warn("token refresh refused; the session ends everywhere", "sub", l.Subject, "grant_refused", errors.Is(err, oidc.ErrGrantRefused),
-			"err", err, "request_id", requestID(ctx))
+	case errors.Is(err, oidc.ErrGrantRefused):
+		s.log.Warn("token refresh refused; the session ends everywhere", "sub", l.Subject, "err", err, "request_id", requestID(ctx))
 		if _, err := s.sessions.SignOut(ctx); err != nil {
 			s.log.Error("ending a session whose refresh was refused failed", "err", err, "request_id", requestID(ctx))
 		}
@@ -57,7 +58,11 @@ func (s *Server) refresh(r *http.Request, l session.Login) (session.Login, bool)
 		if errors.Is(err, oidc.ErrUnavailable) || errors.Is(err, oidc.ErrNotReady) {
 			s.refreshPausedUntil.Store(s.now().Add(refreshPause).UnixNano())
 		}
-		s.log.Warn("token refresh failed; the session goes on with its tokens", "sub", l.Subject, "err", err, "request_id", requestID(ctx))
+		level := slog.LevelWarn
+		if strings.Contains(err.Error(), "invalid_client") {
+			level = slog.LevelError // rp's client secret is wrong: every refresh fails
+		}
+		s.log.Log(ctx, level, "token refresh failed; the session goes on with its tokens", "sub", l.Subject, "err", err, "request_id", requestID(ctx))
 		return l, true
 	}
 }

@@ -235,3 +235,41 @@ func TestNoOfflineAccessWhenNotOffered(t *testing.T) {
 		t.Fatalf("RP_OFFLINE_ACCESS=false still asks for %q", s)
 	}
 }
+
+// TestRefreshFailuresThatSayNothingOfTheUser: a provider that rate-limits,
+// is in maintenance, or refuses rp's own credentials does not end sessions;
+// only invalid_grant (TestRefreshRefusedEndsTheSessionEverywhere) does.
+func TestRefreshFailuresThatSayNothingOfTheUser(t *testing.T) {
+	t.Parallel()
+	for _, code := range []string{"invalid_client", "temporarily_unavailable", "too_many_requests", "server_error"} {
+		t.Run(code, func(t *testing.T) {
+			t.Parallel()
+			h, a := newProxy(t)
+			shortTokens(h.op)
+			h.signInVia("/")
+			h.op.Set(func(k *testprovider.Knobs) { k.TokenError = code })
+			untilDue()
+			if r := apiGet(h, h.client, "/api"); r.StatusCode != http.StatusOK {
+				t.Fatalf("a refresh answered %s ended the session: %d", code, r.StatusCode)
+			}
+			if len(a.requests()) == 0 {
+				t.Fatal("the request did not reach the app")
+			}
+		})
+	}
+}
+
+// TestRefreshDropsClaimsTheProviderNoLongerSends: a groups claim left out
+// of the refreshed ID token (as providers do for an emptied list) is gone.
+func TestRefreshDropsClaimsTheProviderNoLongerSends(t *testing.T) {
+	t.Parallel()
+	h, _ := newProxy(t, withEnv("RP_PATH_RULES", "/admin=admins"))
+	shortTokens(h.op)
+	h.op.Set(func(k *testprovider.Knobs) { k.ExtraIDClaims = map[string]any{"groups": []string{"admins"}} })
+	h.signInVia("/")
+	h.op.Set(func(k *testprovider.Knobs) { k.ExtraIDClaims = nil })
+	untilDue()
+	if r := h.browse("/admin"); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("after a refresh without the groups claim: %d, want 403", r.StatusCode)
+	}
+}

@@ -111,14 +111,16 @@ func New(d Deps) (*Server, error) {
 	if d.Upstream != nil {
 		s.home = "/"
 		s.upstream = proxy.New(proxy.Options{
-			URL:        d.Upstream,
-			Timeout:    d.UpstreamTimeout,
-			Proto:      u.Scheme,
-			Trusted:    d.Trusted,
-			CookieName: d.Sessions.CookieName(),
-			Error:      s.upstreamError,
-			Transport:  d.UpstreamTransport,
-			Logger:     d.Logger,
+			URL:             d.Upstream,
+			Timeout:         d.UpstreamTimeout,
+			Proto:           u.Scheme,
+			Host:            u.Host,
+			Trusted:         d.Trusted,
+			PassAccessToken: d.PassAccessToken,
+			CookieName:      d.Sessions.CookieName(),
+			Error:           s.upstreamError,
+			Transport:       d.UpstreamTransport,
+			Logger:          d.Logger,
 		})
 	}
 	p, err := parsePages(template.FuncMap{
