@@ -96,6 +96,8 @@ func startProxyStackOn(t *testing.T, store string, opEnv ...string) (*stack, *ap
 		rpEnv: map[string]string{
 			"RP_UPSTREAM":          a.srv.URL,
 			"RP_PASS_ACCESS_TOKEN": "true",
+			// The test asks /auth as a proxy would, from loopback.
+			"RP_TRUSTED_PROXIES": "127.0.0.1",
 		},
 	})
 	return s, a
@@ -254,6 +256,21 @@ func (s *stack) nav(t *testing.T, c *http.Client, u string) page {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, u, nil)
 	navHeaders(req.Header)
+	return s.do(t, c, req)
+}
+
+// forwardAuth asks base's /auth about a navigation to /app, as nginx,
+// Traefik or Caddy would: the browser's cookie, and the original request
+// in X-Forwarded-*. rp gives the access token only to such a sub-request.
+func (s *stack) forwardAuth(t *testing.T, c *http.Client, base string) page {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+rpPrefix+"/auth", nil)
+	navHeaders(req.Header)
+	u, _ := url.Parse(base)
+	req.Header.Set("X-Forwarded-Method", "GET")
+	req.Header.Set("X-Forwarded-Proto", u.Scheme)
+	req.Header.Set("X-Forwarded-Host", u.Host)
+	req.Header.Set("X-Forwarded-Uri", "/app")
 	return s.do(t, c, req)
 }
 
@@ -540,9 +557,13 @@ func testRefresh(t *testing.T, s *stack, a *app, rotate bool) {
 		t.Fatalf("provider with rotation: issued refresh token %q, consumed %v; want a new token and the sign-in's consumed", r1.IssuedRefreshToken, consumed)
 	}
 
-	// Forward-auth answers with the refreshed token too, and the user is
-	// still signed in at rp.
-	p := s.nav(t, c, s.rpBase+rpPrefix+"/auth")
+	// Forward-auth answers the proxy with the refreshed token too, and the
+	// user is still signed in at rp; the browser asking /auth itself
+	// learns who it is, never the token.
+	if d := s.nav(t, c, s.rpBase+rpPrefix+"/auth"); d.status != http.StatusOK || d.header.Get("Authorization") != "" {
+		t.Errorf("GET %s/auth from the browser: %d, Authorization %q; want 200 without the token", rpPrefix, d.status, d.header.Get("Authorization"))
+	}
+	p := s.forwardAuth(t, c, s.rpBase)
 	p.wantStatus(t, http.StatusOK)
 	if got := bearer(t, p.header.Get("Authorization")); got != at1 {
 		t.Errorf("GET %s/auth: %s, want the refreshed access token", rpPrefix, describeToken(got, at0, at1))
@@ -558,14 +579,14 @@ func testRefresh(t *testing.T, s *stack, a *app, rotate bool) {
 	if n := len(tokenRequests(s.opEvents(t), "refresh_token")); n != 1 {
 		t.Fatalf("provider: %d refresh_token grants, want still 1 (the new access token is not due)", n)
 	}
-	if got := s.nav(t, c, second+rpPrefix+"/auth"); got.status != http.StatusOK || bearer(t, got.header.Get("Authorization")) != at1 {
+	if got := s.forwardAuth(t, c, second); got.status != http.StatusOK || bearer(t, got.header.Get("Authorization")) != at1 {
 		t.Errorf("GET %s/auth at the second instance: %d, want 200 with the refreshed access token", rpPrefix, got.status)
 	}
 	sleepUntil(dueAfter(refreshedAt))
 	if !rotate {
 		// A second refresh, from a forward-auth check: /auth answers with
 		// the new access token.
-		p = s.nav(t, c, s.rpBase+rpPrefix+"/auth")
+		p = s.forwardAuth(t, c, s.rpBase)
 		refreshes = tokenRequests(s.opEvents(t), "refresh_token")
 		if p.status != http.StatusOK || len(refreshes) != 2 {
 			t.Fatalf("forward-auth once the access token was due: GET %s/auth answered %d (Location %q); provider's refresh_token grants:\n%v",
