@@ -12,33 +12,44 @@ import (
 // deleted, and the header with it when no line is left. The slice held in
 // h is replaced, never written to, so a header cloned from h is safe.
 func StripCookie(h http.Header, name string) {
-	lines := h["Cookie"]
-	if name == "" || len(lines) == 0 {
+	if name == "" {
 		return
 	}
+	rewriteLines(h, "Cookie", func(line string) string {
+		if !hasCookie(line, name) {
+			return line
+		}
+		return withoutCookie(line, name)
+	})
+}
+
+// rewriteLines replaces each line of h[key] with f(line), dropping lines f
+// empties and the header when none is left. Copy on write: when f changes
+// nothing, nothing is allocated, and the slice held in h is never written
+// to, so a header cloned from h is safe.
+func rewriteLines(h http.Header, key string, f func(line string) string) {
+	lines := h[key]
 	var out []string
 	changed := false
 	for i, line := range lines {
-		if !hasCookie(line, name) {
-			if changed {
-				out = append(out, line)
-			}
+		next := f(line)
+		if next == line && !changed {
 			continue
 		}
 		if !changed {
 			out = append(make([]string, 0, len(lines)), lines[:i]...)
 			changed = true
 		}
-		if rest := withoutCookie(line, name); rest != "" {
-			out = append(out, rest)
+		if next != "" {
+			out = append(out, next)
 		}
 	}
 	switch {
 	case !changed:
 	case len(out) == 0:
-		delete(h, "Cookie")
+		delete(h, key)
 	default:
-		h["Cookie"] = out
+		h[key] = out
 	}
 }
 
@@ -84,13 +95,10 @@ func cookieName(pair string) string {
 // name (ASCII case-insensitively), so an app cannot overwrite or delete
 // rp's session cookie.
 func dropSetCookie(h http.Header, name string) {
-	lines := h["Set-Cookie"]
-	if name == "" || len(lines) == 0 {
+	if name == "" {
 		return
 	}
-	var out []string
-	changed := false
-	for i, line := range lines {
+	rewriteLines(h, "Set-Cookie", func(line string) string {
 		first, _, _ := strings.Cut(line, ";")
 		n := cookieName(first)
 		if n == "" {
@@ -99,22 +107,9 @@ func dropSetCookie(h http.Header, name string) {
 			_, v, _ := strings.Cut(first, "=")
 			n = cookieName(v)
 		}
-		if !strings.EqualFold(n, name) {
-			if changed {
-				out = append(out, line)
-			}
-			continue
+		if strings.EqualFold(n, name) {
+			return ""
 		}
-		if !changed {
-			out = append(make([]string, 0, len(lines)), lines[:i]...)
-			changed = true
-		}
-	}
-	switch {
-	case !changed:
-	case len(out) == 0:
-		delete(h, "Set-Cookie")
-	default:
-		h["Set-Cookie"] = out
-	}
+		return line
+	})
 }
