@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rp-project/rp/internal/config"
+	"github.com/rp-project/rp/internal/metrics"
 	"github.com/rp-project/rp/internal/oidc"
 	"github.com/rp-project/rp/internal/proxy"
 	"github.com/rp-project/rp/internal/session"
@@ -36,6 +37,7 @@ type App struct {
 	Handler  http.Handler
 	OIDC     *oidc.Client
 	Sessions *session.Manager
+	Metrics  *metrics.Metrics
 	cancel   context.CancelFunc
 	// writeTimeout outlasts the longest sign-in: the code exchange may
 	// take three provider calls, and its error page must still be sent.
@@ -68,7 +70,18 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the session store: %w", err)
 	}
-	client := oidc.New(oidc.Settings{
+	m := metrics.New()
+	m.StoreStats(func() (reads, writes, errors uint64) {
+		st := sessions.Stats()
+		return st.Reads, st.Writes, st.Errors
+	})
+	base := o.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	var client *oidc.Client
+	providerTransport := m.Transport(base, func(r *http.Request) string { return client.EndpointName(r.URL) })
+	client = oidc.New(oidc.Settings{
 		Issuer:        cfg.Issuer,
 		DiscoveryURL:  cfg.DiscoveryURL,
 		ClientID:      cfg.ClientID,
@@ -80,7 +93,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		OfflineAccess: cfg.OfflineAccess,
 		Timeout:       cfg.ProviderTimeout,
 		ClockSkew:     cfg.ClockSkew,
-		Transport:     o.Transport,
+		Transport:     providerTransport,
 		Now:           o.Now,
 		Logger:        o.Logger,
 	})
@@ -110,6 +123,8 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		Trusted:           proxy.Trusted(cfg.TrustedProxies),
 		PassAccessToken:   cfg.PassAccessToken,
 		GroupsClaim:       cfg.GroupsClaim,
+		Metrics:           m,
+		MetricsElsewhere:  cfg.MetricsAddr != "",
 		ProviderTimeout:   cfg.ProviderTimeout,
 	})
 	if err != nil {
@@ -118,7 +133,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	go client.Run(bg)
-	return &App{Config: cfg, Handler: srv.Handler(), OIDC: client, Sessions: sessions, cancel: cancel,
+	return &App{Config: cfg, Handler: srv.Handler(), OIDC: client, Sessions: sessions, Metrics: m, cancel: cancel,
 		writeTimeout: 3*cfg.ProviderTimeout + 30*time.Second}, nil
 }
 
@@ -171,7 +186,32 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	}
 	logger.Info("rp listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "issuer", cfg.Issuer,
 		"path_prefix", cfg.PathPrefix, "upstream", cfg.Upstream != "")
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listening on RP_METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+		}
+		stop := a.ServeMetrics(mln, logger)
+		defer stop()
+		logger.Info("metrics listening", "addr", mln.Addr().String())
+	}
 	return a.Serve(ctx, ln, logger)
+}
+
+// ServeMetrics serves GET /metrics alone on ln (RP_METRICS_ADDR), until
+// the returned stop is called.
+func (a *App) ServeMetrics(ln net.Listener, logger *slog.Logger) (stop func()) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.Metrics.Handler())
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("the metrics listener stopped", "err", err)
+		}
+	}()
+	return func() { hs.Close() }
 }
 
 // NewLogger returns the logger cfg asks for, writing to w.

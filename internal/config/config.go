@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -57,6 +58,8 @@ type Config struct {
 	AllowedEmailDomains []string       // RP_ALLOWED_EMAIL_DOMAINS: the email's domain is one of them
 	PathRules           []PathRule     // RP_PATH_RULES: groups needed below a path
 	GroupsClaim         string         // RP_GROUPS_CLAIM: the claim holding the groups
+
+	MetricsAddr string // RP_METRICS_ADDR: a listener of its own for /metrics; "" for the main one
 }
 
 // PathRule says that the paths at and below Prefix need one of Groups.
@@ -184,6 +187,13 @@ func (c Config) Validate() error {
 	}
 	if c.UpstreamTimeout <= 0 {
 		bad("RP_UPSTREAM_TIMEOUT", "must be positive, got %s", c.UpstreamTimeout)
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("RP_METRICS_ADDR", "%q is not a listen address like :9090 or 127.0.0.1:9090", c.MetricsAddr)
+		} else if c.MetricsAddr == c.Addr {
+			bad("RP_METRICS_ADDR", "is RP_ADDR; leave it empty to serve /metrics there")
+		}
 	}
 	if err := checkPathPrefix(c.PathPrefix); err != nil {
 		bad("RP_PATH_PREFIX", "%v", err)

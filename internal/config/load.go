@@ -79,6 +79,7 @@ var settings = []setting{
 		return err
 	}},
 	{"RP_GROUPS_CLAIM", "groups", "the claim that holds the user's groups", str(func(c *Config) *string { return &c.GroupsClaim })},
+	{"RP_METRICS_ADDR", "", "listen address of /metrics alone, e.g. 127.0.0.1:9090 (default: /metrics on RP_ADDR)", str(func(c *Config) *string { return &c.MetricsAddr })},
 }
 
 func boolean(dst func(*Config) *bool) func(*Config, string) error {

@@ -78,6 +78,8 @@ func TestProtectingAnAppBadSettings(t *testing.T) {
 		"cookie prefix":       {"RP_SESSION_COOKIE_NAME", "__Host-rp", "RP_SESSION_COOKIE_NAME"},
 		"upstream timeout":    {"RP_UPSTREAM_TIMEOUT", "0s", "RP_UPSTREAM_TIMEOUT"},
 		"groups claim":        {"RP_GROUPS_CLAIM", "", "RP_GROUPS_CLAIM"},
+		"metrics addr":        {"RP_METRICS_ADDR", "9090", "RP_METRICS_ADDR"},
+		"metrics on main":     {"RP_METRICS_ADDR", ":8080", "RP_METRICS_ADDR"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := valid()

@@ -16,11 +16,22 @@ import (
 type Stats struct {
 	Reads  uint64
 	Writes uint64
+	Errors uint64 // calls that failed: the store down, slow or refusing
 }
 
-type counters struct{ reads, writes atomic.Uint64 }
+type counters struct{ reads, writes, errors atomic.Uint64 }
 
-func (c *counters) stats() Stats { return Stats{Reads: c.reads.Load(), Writes: c.writes.Load()} }
+func (c *counters) stats() Stats {
+	return Stats{Reads: c.reads.Load(), Writes: c.writes.Load(), Errors: c.errors.Load()}
+}
+
+// failed counts err when it is one.
+func (c *counters) failed(err error) error {
+	if err != nil && !errors.Is(err, errSessionGone) {
+		c.errors.Add(1)
+	}
+	return err
+}
 
 // boundStore bounds every call to the session store by a timeout and
 // counts it. It is what scs calls.
@@ -36,7 +47,8 @@ func (s boundStore) FindCtx(ctx context.Context, token string) ([]byte, bool, er
 	s.n.reads.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	return s.inner.FindCtx(ctx, token)
+	b, found, err := s.inner.FindCtx(ctx, token)
+	return b, found, s.n.failed(err)
 }
 
 // findFresh is FindCtx past any cache.
@@ -50,21 +62,22 @@ func (s boundStore) findFresh(ctx context.Context, token string) ([]byte, bool, 
 	s.n.reads.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	return f.findFresh(ctx, token)
+	b, found, err := f.findFresh(ctx, token)
+	return b, found, s.n.failed(err)
 }
 
 func (s boundStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
 	s.n.writes.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	return s.inner.CommitCtx(ctx, token, b, expiry)
+	return s.n.failed(s.inner.CommitCtx(ctx, token, b, expiry))
 }
 
 func (s boundStore) DeleteCtx(ctx context.Context, token string) error {
 	s.n.writes.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	return s.inner.DeleteCtx(ctx, token)
+	return s.n.failed(s.inner.DeleteCtx(ctx, token))
 }
 
 // Find, Commit and Delete complete scs.Store; scs calls the Ctx methods.
@@ -97,6 +110,7 @@ func (x boundIndex) call(ctx context.Context, write bool, f func(context.Context
 	ctx, cancel := context.WithTimeout(ctx, x.timeout)
 	defer cancel()
 	if err := f(ctx); err != nil {
+		x.n.errors.Add(1)
 		if !errors.Is(err, ErrStore) {
 			err = fmt.Errorf("%w: %w", ErrStore, err)
 		}

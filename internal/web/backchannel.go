@@ -37,6 +37,7 @@ func (s *Server) handleBackchannelLogout(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		var te *oidc.TokenError
 		if errors.As(err, &te) {
+			s.metrics.Rejected("logout_token", te.Reason)
 			s.logoutError(w, r, http.StatusBadRequest, "invalid_request", "invalid logout token: "+te.Reason, err)
 		} else { // the provider's metadata or keys are not available
 			s.logoutError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "the provider's signing keys cannot be loaded right now", err)
@@ -51,6 +52,7 @@ func (s *Server) handleBackchannelLogout(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	if !first {
+		s.metrics.Rejected("logout_token", "jti already used")
 		s.logoutError(w, r, http.StatusBadRequest, "invalid_request", "invalid logout token: this jti was already used", errors.New("replayed jti"))
 		return
 	}
@@ -63,6 +65,7 @@ func (s *Server) handleBackchannelLogout(w http.ResponseWriter, r *http.Request)
 		s.logoutError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "sessions cannot be reached right now", err)
 		return
 	}
+	s.metrics.Logout("backchannel", n)
 	s.log.Info("back-channel logout", "ended", n, "by_sid", lt.SessionID != "", "by_sub", lt.Subject != "", "request_id", requestID(ctx))
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)

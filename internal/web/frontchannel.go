@@ -38,6 +38,7 @@ func (s *Server) handleFrontchannelLogout(w http.ResponseWriter, r *http.Request
 		s.fail(w, r, err)
 		return
 	}
+	s.metrics.Logout("frontchannel", n)
 	s.log.Info("front-channel logout", "ended", n, "request_id", requestID(ctx))
 	s.render(w, r, http.StatusOK, "frontchannel", pageData{RequestID: requestID(ctx)})
 }

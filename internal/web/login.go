@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -40,6 +41,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	for _, name := range []string{"state", "code", "iss", "error"} {
 		if len(q[name]) > 1 {
+			s.metrics.SignIn("failure", "malformed")
 			s.renderError(w, r, http.StatusBadRequest, problem{Title: "Sign-in failed",
 				Message: "The sign-in response was malformed. Please start again.", Retry: "/login"})
 			return
@@ -49,10 +51,11 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	// The pending request is single-use: taken whatever happens next.
 	pending, ok, err := s.sessions.TakePending(ctx, q.Get("state"))
 	if err != nil {
-		s.fail(w, r, err)
+		s.signInFailed(w, r, err)
 		return
 	}
 	if !ok {
+		s.metrics.SignIn("failure", "unknown_state")
 		// Also for error responses: an unsolicited one is not shown, so
 		// rp's pages cannot carry text that nobody's sign-in produced.
 		s.log.Warn("callback with an unknown, expired or used state", "request_id", requestID(ctx))
@@ -63,22 +66,27 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	// RFC 9207 applies to error responses too.
 	if err := s.oidc.CheckIssuerParam(q); err != nil {
-		s.fail(w, r, err)
+		s.signInFailed(w, r, err)
 		return
 	}
 	if e := q.Get("error"); e != "" {
+		s.metrics.SignIn("failure", "provider_error")
 		s.providerError(w, r, e, q.Get("error_description"))
 		return
 	}
 	code := q.Get("code")
 	if code == "" {
+		s.metrics.SignIn("failure", "malformed")
 		s.renderError(w, r, http.StatusBadRequest, problem{Title: "Sign-in failed",
 			Message: "The sign-in answer carried no authorization code. Please start again.", Retry: "/login"})
 		return
 	}
 	id, err := s.oidc.Exchange(ctx, code, oidc.AuthRequest{State: pending.State, Nonce: pending.Nonce, Verifier: pending.Verifier})
 	if err != nil {
-		s.fail(w, r, err)
+		if errors.Is(err, oidc.ErrRejected) {
+			s.metrics.Rejected("id_token", "rejected")
+		}
+		s.signInFailed(w, r, err)
 		return
 	}
 	err = s.sessions.SignIn(ctx, session.Login{
@@ -87,11 +95,29 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	}, session.Tokens{IDToken: id.IDToken, AccessToken: id.AccessToken, RefreshToken: id.RefreshToken,
 		Expiry: id.Expiry, RefreshAt: refreshAt(s.now(), id.Expiry)})
 	if err != nil {
-		s.fail(w, r, err)
+		s.signInFailed(w, r, err)
 		return
 	}
+	s.metrics.SignIn("success", "")
 	s.log.Info("signed in", "sub", id.Subject, "has_sid", id.SessionID != "", "refresh_token", id.RefreshToken != "", "request_id", requestID(ctx))
 	http.Redirect(w, r, pending.ReturnTo, http.StatusSeeOther)
+}
+
+// signInFailed counts a failed callback by the class of err, then shows it.
+func (s *Server) signInFailed(w http.ResponseWriter, r *http.Request, err error) {
+	reason := "internal"
+	switch {
+	case errors.Is(err, oidc.ErrNotReady):
+		reason = "provider_not_ready"
+	case errors.Is(err, oidc.ErrUnavailable):
+		reason = "provider_unavailable"
+	case errors.Is(err, oidc.ErrRejected):
+		reason = "rejected"
+	case errors.Is(err, session.ErrStore):
+		reason = "store"
+	}
+	s.metrics.SignIn("failure", reason)
+	s.fail(w, r, err)
 }
 
 // errorCode is the form of OAuth error codes (RFC 6749 allows a little

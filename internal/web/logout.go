@@ -106,6 +106,11 @@ func (s *Server) logoutAtProvider(w http.ResponseWriter, r *http.Request, l sess
 		s.fail(w, r, err)
 		return
 	}
+	if viaProvider {
+		s.metrics.Logout("rp_initiated", 1)
+	} else {
+		s.metrics.Logout("local_only", 1)
+	}
 	s.log.Info("signed out", "sub", l.Subject, "at_provider", viaProvider, "request_id", requestID(ctx))
 	if !viaProvider {
 		endURL = s.route("/logged-out")

@@ -59,6 +59,9 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
+		if s.upstream != nil && !s.ownsPath(r.URL.Path) {
+			s.metrics.Proxied(sw.status, time.Since(start))
+		}
 		s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
 			"duration_ms", time.Since(start).Milliseconds(), "request_id", requestID(r.Context()))
 	})

@@ -44,17 +44,21 @@ func (s *Server) refresh(r *http.Request, l session.Login) (session.Login, bool)
 	_, err := s.refreshTokens(ctx, func(t session.Tokens) bool { return !s.now().Before(t.RefreshAt) })
 	switch {
 	case err == nil:
+		s.metrics.Refresh("ok")
 		l2, ok := s.sessions.Login(ctx)
 		return l2, ok
 	case errors.Is(err, session.ErrEnded):
 		return session.Login{}, false
 	case errors.Is(err, oidc.ErrGrantRefused):
+		s.metrics.Refresh("refused")
+		s.metrics.Logout("refresh_refused", 1)
 		s.log.Warn("token refresh refused; the session ends everywhere", "sub", l.Subject, "err", err, "request_id", requestID(ctx))
 		if _, err := s.sessions.SignOut(ctx); err != nil {
 			s.log.Error("ending a session whose refresh was refused failed", "err", err, "request_id", requestID(ctx))
 		}
 		return session.Login{}, false
 	default:
+		s.metrics.Refresh("failed")
 		if errors.Is(err, oidc.ErrUnavailable) || errors.Is(err, oidc.ErrNotReady) {
 			s.refreshPausedUntil.Store(s.now().Add(refreshPause).UnixNano())
 		}

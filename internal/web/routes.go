@@ -40,6 +40,9 @@ func (s *Server) Handler() http.Handler {
 
 	handle("GET", "/healthz", http.HandlerFunc(s.handleHealthz))
 	handle("GET", "/readyz", http.HandlerFunc(s.handleReadyz))
+	if s.metricsHere {
+		handle("GET", "/metrics", s.metrics.Handler())
+	}
 	handle("GET", "/static/style.css", http.HandlerFunc(s.handleStatic))
 	if s.upstream == nil || s.prefix != "" {
 		handle("GET", "/favicon.ico", http.HandlerFunc(s.handleFavicon))

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rp-project/rp/internal/metrics"
 	"github.com/rp-project/rp/internal/oidc"
 	"github.com/rp-project/rp/internal/proxy"
 	"github.com/rp-project/rp/internal/session"
@@ -38,6 +39,11 @@ type Deps struct {
 	PassAccessToken bool
 	GroupsClaim     string        // default "groups"
 	ProviderTimeout time.Duration // bounds a refresh; default 10s
+
+	// Metrics records what rp does; nil records nothing. MetricsElsewhere
+	// leaves GET /metrics to another listener (RP_METRICS_ADDR).
+	Metrics          *metrics.Metrics
+	MetricsElsewhere bool
 }
 
 // Server holds rp's handlers and what they share.
@@ -62,6 +68,8 @@ type Server struct {
 	groupsClaim string
 	refreshHold time.Duration
 	users       users
+	metrics     *metrics.Metrics
+	metricsHere bool // GET /metrics on this listener
 
 	// refreshPausedUntil (unix nanoseconds) pauses refreshes on this
 	// instance after the provider failed to answer one, so that a
@@ -107,6 +115,8 @@ func New(d Deps) (*Server, error) {
 		passToken:   d.PassAccessToken,
 		groupsClaim: d.GroupsClaim,
 		refreshHold: d.ProviderTimeout + 5*time.Second,
+		metrics:     d.Metrics,
+		metricsHere: d.Metrics != nil && !d.MetricsElsewhere,
 	}
 	if d.Upstream != nil {
 		s.home = "/"

@@ -74,6 +74,7 @@ func (s *Server) handleSessionsEnd(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
+		s.metrics.Logout("your_sessions", n)
 		s.log.Info("signed out everywhere", "sub", l.Subject, "ended", n, "request_id", requestID(ctx))
 		s.logoutAtProvider(w, r, l, tokens)
 		return
@@ -82,6 +83,9 @@ func (s *Server) handleSessionsEnd(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if ended {
+		s.metrics.Logout("your_sessions", 1)
 	}
 	s.log.Info("signed out one session", "sub", l.Subject, "ended", ended, "request_id", requestID(ctx))
 	http.Redirect(w, r, s.route("/sessions"), http.StatusSeeOther)
