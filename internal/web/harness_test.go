@@ -28,11 +28,15 @@ type harness struct {
 	base   string
 	client *http.Client
 	env    map[string]string
+	logs   io.Writer // also gets rp's log lines, when set
 }
 
 type option func(h *harness)
 
 func withEnv(k, v string) option { return func(h *harness) { h.env[k] = v } }
+
+// withLogs copies rp's log (debug level) to w.
+func withLogs(w io.Writer) option { return func(h *harness) { h.logs = w } }
 
 func withoutDiscovery() option { return func(h *harness) { h.env["_no_wait"] = "1" } }
 
@@ -71,7 +75,11 @@ func newHarnessFor(t *testing.T, op *testprovider.Provider, opts ...option) *har
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	a, err := app.New(context.Background(), cfg, app.Options{Logger: testLogger(t)})
+	logger := testLogger(t)
+	if h.logs != nil {
+		logger = slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, h.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	a, err := app.New(context.Background(), cfg, app.Options{Logger: logger})
 	if err != nil {
 		t.Fatalf("app: %v", err)
 	}

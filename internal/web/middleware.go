@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
@@ -30,10 +32,12 @@ func (s *Server) withRequestID(next http.Handler) http.Handler {
 	})
 }
 
-// statusWriter remembers the status for the request log.
+// statusWriter remembers the status and the body's size for the request
+// log.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	bytes  int64
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -47,7 +51,20 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps io.Copy's fast path (ReverseProxy copies bodies with it)
+// while counting.
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := io.Copy(w.ResponseWriter, r)
+	w.bytes += n
+	return n, err
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
@@ -62,8 +79,10 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 		if s.upstream != nil && !s.ownsPath(r.URL.Path) {
 			s.metrics.Proxied(sw.status, time.Since(start))
 		}
-		s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
-			"duration_ms", time.Since(start).Milliseconds(), "request_id", requestID(r.Context()))
+		d := time.Since(start)
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status), slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.Int64("bytes", sw.bytes),
+			slog.String("request_id", requestID(r.Context())))
 	})
 }
 
