@@ -40,8 +40,11 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return code
 	}
 	logger := app.NewLogger(cfg, stderr)
+	// SIGTERM or SIGINT starts a graceful shutdown (app.Serve); a second
+	// one ends rp at once, as signals do by default.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() { <-ctx.Done(); stop() }()
 	if err := app.Run(ctx, cfg, logger); err != nil {
 		logger.Error("rp stopped", "err", err)
 		return 1

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/rp-project/rp/internal/config"
@@ -38,7 +39,13 @@ type App struct {
 	OIDC     *oidc.Client
 	Sessions *session.Manager
 	Metrics  *metrics.Metrics
-	cancel   context.CancelFunc
+	// DrainGrace is how long Serve still accepts new connections after
+	// its context ends, with /readyz answering 503, before it closes the
+	// listener: load balancers have that long to notice. Zero (tests, the
+	// development command): none. Run sets DefaultDrainGrace.
+	DrainGrace time.Duration
+	web        *web.Server
+	cancel     context.CancelFunc
 	// writeTimeout outlasts the longest sign-in: the code exchange may
 	// take three provider calls, and its error page must still be sent.
 	writeTimeout time.Duration
@@ -133,7 +140,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	go client.Run(bg)
-	return &App{Config: cfg, Handler: srv.Handler(), OIDC: client, Sessions: sessions, Metrics: m, cancel: cancel,
+	return &App{Config: cfg, Handler: srv.Handler(), OIDC: client, Sessions: sessions, Metrics: m, web: srv, cancel: cancel,
 		writeTimeout: 3*cfg.ProviderTimeout + 30*time.Second}, nil
 }
 
@@ -143,10 +150,35 @@ func (a *App) Close() error {
 	return a.Sessions.Close()
 }
 
-// Serve serves on ln until ctx ends, then drains in-flight requests.
+// DefaultDrainGrace is how long rp (Run) still accepts new connections
+// after SIGTERM, at most half of RP_SHUTDOWN_TIMEOUT: a few of a load
+// balancer's health checks, or the time Kubernetes takes to remove a
+// terminating pod from its endpoints.
+const DefaultDrainGrace = 5 * time.Second
+
+// Serve serves on ln until ctx ends, then shuts down gracefully within
+// RP_SHUTDOWN_TIMEOUT of that moment:
+//
+//  1. /readyz answers 503 ("shutdown":"draining") at once, and keep-alives
+//     end: idle connections close and every response says Connection: close;
+//  2. for DrainGrace, new connections are still accepted and served;
+//  3. the listener closes and the requests in flight finish
+//     (http.Server.Shutdown), proxied ones included, whose read and write
+//     deadlines the proxy cleared;
+//  4. when RP_SHUTDOWN_TIMEOUT runs out first, the connections still open
+//     are closed, cutting their requests, with a warning saying how many.
+//
+// Upgraded connections (WebSockets), which Shutdown does not track, stay
+// open until Serve returns and the process exits. Serve returns nil after
+// a shutdown, even one that cut requests: rp stopped as it was asked to.
 func (a *App) Serve(ctx context.Context, ln net.Listener, logger *slog.Logger) error {
+	var inFlight atomic.Int64 // requests being served, upgraded ones included
 	hs := &http.Server{
-		Handler:           a.Handler,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			inFlight.Add(1)
+			defer inFlight.Add(-1)
+			a.Handler.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      a.writeTimeout,
@@ -161,15 +193,37 @@ func (a *App) Serve(ctx context.Context, ln net.Listener, logger *slog.Logger) e
 		return fmt.Errorf("serving: %w", err)
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down: draining requests")
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	start := time.Now()
+	timeout := a.Config.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second // a Config not from Load
+	}
+	grace := min(a.DrainGrace, timeout/2)
+	a.web.StartDraining()
+	hs.SetKeepAlivesEnabled(false)
+	logger.Info("shutting down: /readyz answers 503", "accepting_for", grace, "timeout", timeout, "in_flight", inFlight.Load())
+	if grace > 0 {
+		select {
+		case err := <-errc:
+			return fmt.Errorf("serving: %w", err)
+		case <-time.After(grace):
+		}
+	}
+	logger.Info("shutting down: no new connections; draining the requests in flight", "in_flight", inFlight.Load())
+	sctx, cancel := context.WithDeadline(context.Background(), start.Add(timeout))
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("draining: %w", err)
+		logger.Warn("shutting down: RP_SHUTDOWN_TIMEOUT ran out; cutting the requests still in flight",
+			"timeout", timeout, "cut", inFlight.Load())
+		hs.Close()
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	if n := inFlight.Load(); n > 0 {
+		logger.Info("shutting down: closing upgraded connections (WebSockets) as rp exits", "open", n)
+	}
+	logger.Info("shutting down: requests drained", "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -179,7 +233,13 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	a.DrainGrace = DefaultDrainGrace
+	defer func() {
+		// Discovery's retries and the store's pruning stop; the store closes.
+		if err := a.Close(); err != nil {
+			logger.Warn("closing the session store", "err", err)
+		}
+	}()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)

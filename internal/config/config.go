@@ -44,6 +44,10 @@ type Config struct {
 	LogFormat string // RP_LOG_FORMAT: text or json
 	LogLevel  string // RP_LOG_LEVEL: debug, info, warn, error
 
+	// ShutdownTimeout is RP_SHUTDOWN_TIMEOUT: after SIGTERM, how long rp
+	// waits for requests in flight before it cuts them and exits.
+	ShutdownTimeout time.Duration
+
 	// SessionCookieName is RP_SESSION_COOKIE_NAME; https adds __Host-.
 	SessionCookieName string
 	OfflineAccess     bool // RP_OFFLINE_ACCESS: ask for refresh tokens with offline_access when offered
@@ -176,6 +180,9 @@ func (c Config) Validate() error {
 	}
 	if !slices.Contains(logLevels, c.LogLevel) {
 		bad("RP_LOG_LEVEL", "%q is not one of %s", c.LogLevel, strings.Join(logLevels, ", "))
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("RP_SHUTDOWN_TIMEOUT", "must be positive, got %s", c.ShutdownTimeout)
 	}
 	if !cookieName.MatchString(c.SessionCookieName) || strings.HasPrefix(strings.ToLower(c.SessionCookieName), "__") {
 		bad("RP_SESSION_COOKIE_NAME", "%q must be letters, digits, - and _ (at most 64, no leading __: rp adds __Host- itself over https)", c.SessionCookieName)

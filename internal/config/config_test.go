@@ -32,7 +32,7 @@ func TestLoadDefaults(t *testing.T) {
 	if c.DiscoveryURL != c.Issuer || c.Addr != ":8080" || c.SessionStore != "sqlite:rp-sessions.db" ||
 		strings.Join(c.Scopes, " ") != "openid profile email" || c.SigningAlg != "RS256" ||
 		c.TokenAuthMethod != "client_secret_basic" || c.ProviderTimeout != 10*time.Second ||
-		c.SessionIdleTimeout != time.Hour || c.SessionLifetime != 12*time.Hour {
+		c.SessionIdleTimeout != time.Hour || c.SessionLifetime != 12*time.Hour || c.ShutdownTimeout != 30*time.Second {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -248,6 +248,20 @@ func TestSessionStoreTimeout(t *testing.T) {
 		_, err := Load(nil, env(e), io.Discard)
 		if (err == nil) != ok {
 			t.Errorf("RP_SESSION_STORE_TIMEOUT=%s: %v", v, err)
+		}
+	}
+}
+
+func TestShutdownTimeout(t *testing.T) {
+	for v, ok := range map[string]bool{"30s": true, "2m": true, "500ms": true, "0": false, "-1s": false, "soon": false} {
+		e := valid()
+		e["RP_SHUTDOWN_TIMEOUT"] = v
+		_, err := Load(nil, env(e), io.Discard)
+		if (err == nil) != ok {
+			t.Errorf("RP_SHUTDOWN_TIMEOUT=%s: %v", v, err)
+		}
+		if err != nil && strings.Count(err.Error(), "RP_SHUTDOWN_TIMEOUT") != 1 {
+			t.Errorf("RP_SHUTDOWN_TIMEOUT=%s: the error does not name it once: %v", v, err)
 		}
 	}
 }

@@ -60,6 +60,7 @@ var settings = []setting{
 	{"RP_SESSION_LIFETIME", "12h", "a session ends this long after sign-in, used or not", dur(func(c *Config) *time.Duration { return &c.SessionLifetime })},
 	{"RP_LOG_FORMAT", "text", "log format: text or json", str(func(c *Config) *string { return &c.LogFormat })},
 	{"RP_LOG_LEVEL", "info", "log level: debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
+	{"RP_SHUTDOWN_TIMEOUT", "30s", "after SIGTERM, how long requests in flight have to finish before rp cuts them and exits", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{"RP_SESSION_COOKIE_NAME", "rp_session", "name of the session cookie (https adds the __Host- prefix)", str(func(c *Config) *string { return &c.SessionCookieName })},
 	{"RP_OFFLINE_ACCESS", "true", "ask for refresh tokens with the offline_access scope when the provider offers it", boolean(func(c *Config) *bool { return &c.OfflineAccess })},
 	{"RP_UPSTREAM", "", "the app rp protects: every request outside rp's routes goes there when signed in (proxy mode)", str(func(c *Config) *string { return &c.Upstream })},

@@ -15,14 +15,23 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ok\n"))
 }
 
+// StartDraining tells load balancers that rp is shutting down: /readyz
+// answers 503 with "shutdown":"draining" from now on, while every request,
+// /readyz included, is still served.
+func (s *Server) StartDraining() { s.draining.Store(true) }
+
 // handleReadyz serves GET /readyz: 200 when the provider's metadata is
-// loaded and the session store answers, 503 otherwise, with each check's
-// state in a JSON body.
+// loaded and the session store answers, 503 otherwise or once rp is
+// shutting down, with each check's state in a JSON body.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	checks := map[string]string{"provider": "ok", "store": "ok"}
 	status := http.StatusOK
+	if s.draining.Load() {
+		checks["shutdown"] = "draining"
+		status = http.StatusServiceUnavailable
+	}
 	if err := s.oidc.Ready(); err != nil {
 		checks["provider"] = "not ready"
 		status = http.StatusServiceUnavailable

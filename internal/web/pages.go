@@ -20,10 +20,11 @@ func hiddenClaim(name string) bool {
 }
 
 type profileData struct {
-	SignedInAt  string
-	EndsBy      string
-	IdleTimeout string
-	Claims      []claimRow
+	SignedIn   string // "5 minutes ago"
+	SignedInAt string // RFC 1123, UTC
+	Ends       string // in words: "in 11 hours, or after 1 hour without use"
+	EndsBy     string // the lifetime's end, RFC 1123, UTC
+	Claims     []claimRow
 }
 
 // handleProfile serves GET /profile, the protected page.
@@ -51,13 +52,13 @@ func (s *Server) handleProfile(w http.ResponseWriter, r *http.Request) {
 		}
 		return 0
 	})
+	now, end := s.now(), s.sessions.LifetimeEnd(l)
 	pd := profileData{
+		SignedIn:   agoInWords(now, l.SignedInAt),
 		SignedInAt: l.SignedInAt.UTC().Format(time.RFC1123),
-		EndsBy:     s.sessions.LifetimeEnd(l).UTC().Format(time.RFC1123),
+		Ends:       sessionEnds(now, end, s.idleTimeout),
+		EndsBy:     end.UTC().Format(time.RFC1123),
 		Claims:     rows,
-	}
-	if s.idleTimeout > 0 {
-		pd.IdleTimeout = s.idleTimeout.String()
 	}
 	d := s.data(ctx, pd)
 	d.CSRF = s.sessions.CSRFToken(ctx)

@@ -79,6 +79,9 @@ type Server struct {
 	// csp is the Content-Security-Policy once the provider's metadata,
 	// which never changes after it loads, has named its end-session origin.
 	csp atomic.Pointer[string]
+
+	// draining is set once rp shuts down (StartDraining).
+	draining atomic.Bool
 }
 
 // New parses the templates and returns a Server.

@@ -72,26 +72,50 @@ func TestHTTPSMakesTheCookieSecure(t *testing.T) {
 	}
 }
 
-// TestProfileShowsWhenTheSessionEndsAtTheLatest: "Session ends by" is the
-// lifetime's end, with the idle timeout named beside it, not the idle
-// deadline of the moment.
-func TestProfileShowsWhenTheSessionEndsAtTheLatest(t *testing.T) {
-	h := newHarness(t, withEnv("RP_SESSION_LIFETIME", "12h"), withEnv("RP_SESSION_IDLE_TIMEOUT", "1h"))
-	signedIn := time.Now()
-	h.login()
-	body := h.get("/profile").body
-	m := regexp.MustCompile(`Session ends by</dt><dd>([^(<]+)`).FindStringSubmatch(body)
-	if m == nil {
-		t.Fatalf("no end on the profile:\n%s", body)
-	}
-	end, err := time.Parse(time.RFC1123, strings.TrimSpace(m[1]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := end.Sub(signedIn.Add(12 * time.Hour)); d < -time.Minute || d > time.Minute {
-		t.Fatalf("ends by %v, want sign-in + 12h (%v)", end, signedIn.Add(12*time.Hour))
-	}
-	if !strings.Contains(body, "or after 1h0m0s without use") {
-		t.Error("the idle timeout is not named")
+// TestProfileSaysWhenTheSessionEnds: the profile says in words when the
+// session ends, at the latest (the lifetime's end) and without use (the
+// idle timeout, when it can come first), with the lifetime's end as a
+// date, and never a Go duration like 1h0m0s.
+func TestProfileSaysWhenTheSessionEnds(t *testing.T) {
+	goDuration := regexp.MustCompile(`\d+h\d+m\d+s|\b\d+m\d+s\b`)
+	for _, c := range []struct {
+		lifetime, idle string
+		want           string
+		lifetimeEnd    time.Duration
+	}{
+		{"11h", "1h", "in 11 hours, or after 1 hour without use", 11 * time.Hour},
+		{"12h", "0", "in 12 hours", 12 * time.Hour},
+		{"72h", "90m", "in 3 days, or after 90 minutes without use", 72 * time.Hour},
+		{"30m", "30m", "in 30 minutes", 30 * time.Minute},
+	} {
+		t.Run(c.lifetime+"/"+c.idle, func(t *testing.T) {
+			h := newHarness(t, withEnv("RP_SESSION_LIFETIME", c.lifetime), withEnv("RP_SESSION_IDLE_TIMEOUT", c.idle))
+			signedIn := time.Now()
+			h.login()
+			body := h.get("/profile").body
+			m := regexp.MustCompile(`Session ends</dt><dd>([^<]*) <span class="small">\(at the latest ([^)<]+)\)`).FindStringSubmatch(body)
+			if m == nil {
+				t.Fatalf("no end on the profile:\n%s", body)
+			}
+			if m[1] != c.want {
+				t.Errorf("the session ends %q, want %q", m[1], c.want)
+			}
+			if c.idle == "0" && strings.Contains(body, "without use") {
+				t.Error("an idle clause without an idle timeout")
+			}
+			end, err := time.Parse(time.RFC1123, m[2])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := end.Sub(signedIn.Add(c.lifetimeEnd)); d < -time.Minute || d > time.Minute {
+				t.Errorf("ends at the latest %v, want sign-in + %s (%v)", end, c.lifetime, signedIn.Add(c.lifetimeEnd))
+			}
+			if !strings.Contains(body, "Signed in</dt><dd>just now") {
+				t.Error("the sign-in time is not in words")
+			}
+			if d := goDuration.FindString(body); d != "" {
+				t.Errorf("the profile shows a Go duration %q:\n%s", d, body)
+			}
+		})
 	}
 }
