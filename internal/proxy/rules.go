@@ -54,21 +54,25 @@ func (r Rules) Allow(u User, path string) (ok bool, reason string) {
 			return false, reason
 		}
 	}
-	if pr, found := r.pathRule(path); found && len(pr.Groups) > 0 && !inAnyGroup(u.Groups, pr.Groups) {
-		return false, "you are not in any of the groups " + quoteList(pr.Groups) + " needed for " + pr.Prefix
+	if len(r.Paths) == 0 {
+		return true, ""
+	}
+	// Servers disagree on whether a backslash ends a path parameter
+	// (";x\\y"): the path must pass the rules under both readings.
+	for _, p := range [...]string{normalizePath(path, true), normalizePath(path, false)} {
+		if pr, found := r.pathRule(p); found && len(pr.Groups) > 0 && !inAnyGroup(u.Groups, pr.Groups) {
+			return false, "you are not in any of the groups " + quoteList(pr.Groups) + " needed for " + pr.Prefix
+		}
 	}
 	return true, ""
 }
 
-// pathRule returns the rule with the longest prefix that matches path.
-func (r Rules) pathRule(path string) (PathRule, bool) {
-	if len(r.Paths) == 0 {
-		return PathRule{}, false
-	}
-	p := normalizePath(path)
+// pathRule returns the rule with the longest prefix that matches the
+// normalized path p.
+func (r Rules) pathRule(p string) (PathRule, bool) {
 	best, bestLen := -1, -1
 	for i, rule := range r.Paths {
-		prefix := strings.TrimRight(normalizePath(rule.Prefix), "/")
+		prefix := strings.TrimRight(normalizePath(rule.Prefix, true), "/")
 		if len(prefix) > bestLen && prefixMatches(p, prefix) {
 			best, bestLen = i, len(prefix)
 		}
@@ -100,7 +104,9 @@ func prefixMatches(p, prefix string) bool {
 // (Tomcat, Jetty and Spring drop path parameters from every segment, so
 // /api;x/admin is /api/admin to them), and repeated slashes collapsed. It
 // returns p itself when there is nothing to change.
-func normalizePath(p string) string {
+// With backslashIsSlash false, a backslash inside a path parameter is part
+// of the parameter (it is read as a slash only outside one).
+func normalizePath(p string, backslashIsSlash bool) string {
 	if !strings.Contains(p, "//") && !strings.ContainsAny(p, `\;`) {
 		return p
 	}
@@ -109,7 +115,7 @@ func normalizePath(p string) string {
 	prevSlash, inParams := false, false
 	for i := 0; i < len(p); i++ {
 		c := p[i]
-		if c == '\\' {
+		if c == '\\' && (backslashIsSlash || !inParams) {
 			c = '/'
 		}
 		switch {
