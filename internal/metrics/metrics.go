@@ -22,6 +22,7 @@ type Metrics struct {
 	providerDuration *prometheus.HistogramVec
 	refreshes        *prometheus.CounterVec
 	proxied          *prometheus.CounterVec
+	proxiedByClass   [len(classes) + 1]prometheus.Counter // looked up once: every proxied request counts
 	proxiedDuration  prometheus.Histogram
 }
 
@@ -48,6 +49,10 @@ func New() *Metrics {
 			Help:    "How long proxied requests took, until the answer's header was written or the stream ended.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}),
 	}
+	for i, c := range classes {
+		m.proxiedByClass[i] = m.proxied.WithLabelValues(c)
+	}
+	m.proxiedByClass[len(classes)] = m.proxied.WithLabelValues("other")
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.signIns, m.logouts, m.rejected, m.providerRequests, m.providerDuration, m.refreshes, m.proxied, m.proxiedDuration)
 	return m
@@ -111,7 +116,11 @@ func (m *Metrics) Proxied(status int, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.proxied.WithLabelValues(statusClass(status)).Inc()
+	i := status/100 - 1
+	if i < 0 || i >= len(classes) {
+		i = len(classes)
+	}
+	m.proxiedByClass[i].Inc()
 	m.proxiedDuration.Observe(d.Seconds())
 }
 
