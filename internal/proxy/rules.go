@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -209,4 +210,27 @@ func SafePath(p string) bool {
 		}
 		rest = rest[i+1:]
 	}
+}
+
+// ParamPath is the path of u as Tomcat routes it when its path has
+// parameters: cut from the raw segments before decoding (its
+// parsePathParameters), so an encoded "/" or "\\" inside a parameter
+// separates nothing and "/;x%2Fy/admin" is //admin, where decoding first
+// gives /;x/y/admin. ok is false when that reading is u.Path's own; when
+// true, the caller checks SafePath and Allow on both. No allocation for a
+// path without ";".
+func ParamPath(u *url.URL) (p string, ok bool) {
+	esc := u.EscapedPath()
+	if !strings.Contains(esc, ";") {
+		return "", false
+	}
+	segs := strings.Split(esc, "/")
+	for i, s := range segs {
+		segs[i], _, _ = strings.Cut(s, ";")
+	}
+	d, err := url.PathUnescape(strings.Join(segs, "/"))
+	if err != nil || d == u.Path {
+		return "", false
+	}
+	return d, true
 }

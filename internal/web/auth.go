@@ -17,8 +17,8 @@ import (
 // -Proto, -Host and -Uri only when the request comes from a trusted proxy.
 func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	s.setSecurityHeaders(w.Header())
-	method, returnTo, path, fromProxy := s.forwardedRequest(r)
-	if !proxy.SafePath(path) {
+	method, returnTo, path, paramPath, fromProxy := s.forwardedRequest(r)
+	if !proxy.SafePath(path) || (paramPath != "" && !proxy.SafePath(paramPath)) {
 		s.renderError(w, r, http.StatusForbidden, problem{Title: "Bad request",
 			Message: "This address has . or .. segments, which are not let through. Check the address."})
 		return
@@ -50,7 +50,11 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u := s.user(l)
-	if allowed, reason := s.rules.Allow(u, path); !allowed {
+	allowed, reason := s.rules.Allow(u, path)
+	if allowed && paramPath != "" {
+		allowed, reason = s.rules.Allow(u, paramPath)
+	}
+	if !allowed {
 		s.forbidden(w, r, l, reason)
 		return
 	}
@@ -77,36 +81,40 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 
 // forwardedRequest is the original request a forward-auth check is about:
 // its method, the path and query to come back to after sign-in, and its
-// decoded path for the rules. fromProxy is false when the request did not
+// decoded path for the rules (and paramPath, the path as Tomcat reads it
+// when that differs; see proxy.ParamPath). fromProxy is false when the request did not
 // come from a trusted proxy, or did without a usable description; then the
 // method is the request's own and the return path rp's home.
-func (s *Server) forwardedRequest(r *http.Request) (method, returnTo, path string, fromProxy bool) {
+func (s *Server) forwardedRequest(r *http.Request) (method, returnTo, path, paramPath string, fromProxy bool) {
 	method, returnTo, path = r.Method, s.home, "/"
 	if !s.trusted.Contains(r.RemoteAddr) {
 		if _, ok := r.Header["X-Forwarded-Uri"]; ok {
 			s.log.Warn("forward-auth: X-Forwarded-* headers from a peer not in RP_TRUSTED_PROXIES are ignored",
 				"peer", r.RemoteAddr, "request_id", requestID(r.Context()))
 		}
-		return method, returnTo, path, false
+		return method, returnTo, path, "", false
 	}
 	f, ok := proxy.ForwardedRequest(r.Header)
 	if !ok {
 		s.log.Warn("forward-auth: missing, repeated or malformed X-Forwarded-Method, -Proto, -Host or -Uri",
 			"peer", r.RemoteAddr, "request_id", requestID(r.Context()))
-		return method, returnTo, path, false
+		return method, returnTo, path, "", false
 	}
 	u, err := url.ParseRequestURI(f.URI)
 	if err != nil {
-		return method, returnTo, path, false
+		return method, returnTo, path, "", false
 	}
 	method, path = f.Method, u.Path
+	if p, ok := proxy.ParamPath(u); ok {
+		paramPath = p
+	}
 	if s.isOwnOrigin(f.Proto, f.Host) {
 		returnTo = f.URI
 	} else {
 		s.log.Warn("forward-auth: the original URL is not on RP_BASE_URL's host; sign-in will return to rp's home",
 			"host", f.Host, "request_id", requestID(r.Context()))
 	}
-	return method, returnTo, path, true
+	return method, returnTo, path, paramPath, true
 }
 
 // isOwnOrigin reports whether proto://host is rp's own origin.

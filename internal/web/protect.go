@@ -14,7 +14,8 @@ import (
 // with the identity headers. The session is saved (when the request
 // changed it, which is rare) before the app answers.
 func (s *Server) handleProxy(w http.ResponseWriter, r *http.Request) {
-	if !proxy.SafePath(r.URL.Path) {
+	paramPath, hasParamPath := proxy.ParamPath(r.URL)
+	if !proxy.SafePath(r.URL.Path) || (hasParamPath && !proxy.SafePath(paramPath)) {
 		s.ownError(w, r, http.StatusBadRequest, problem{Title: "Bad request",
 			Message: "This address has . or .. segments, which rp does not pass on. Check the address."})
 		return
@@ -41,7 +42,11 @@ func (s *Server) handleProxy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u := s.user(l)
-	if allowed, reason := s.rules.Allow(u, r.URL.Path); !allowed {
+	allowed, reason := s.rules.Allow(u, r.URL.Path)
+	if allowed && hasParamPath {
+		allowed, reason = s.rules.Allow(u, paramPath)
+	}
+	if !allowed {
 		s.forbidden(w, r, l, reason)
 		return
 	}

@@ -326,7 +326,9 @@ func TestProxyWithoutPrefix(t *testing.T) {
 func TestProxyAccessRules(t *testing.T) {
 	h, a := newProxy(t, withEnv("RP_PATH_RULES", "/admin=admins"))
 	h.signInVia("/")
-	for _, p := range []string{"/admin", "/admin/", "/admin/users", "/admin;jsessionid=1", "//admin", "/admin%2Fusers"} {
+	// "/;x%2Fy/admin" is //admin to Tomcat, which cuts path parameters
+	// before decoding (found by FuzzAuth).
+	for _, p := range []string{"/admin", "/admin/", "/admin/users", "/admin;jsessionid=1", "//admin", "/admin%2Fusers", "/;x%2Fy/admin"} {
 		before := len(a.requests())
 		r := h.browse(p)
 		if r.StatusCode != http.StatusForbidden {

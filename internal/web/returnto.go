@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/url"
+	pathpkg "path"
 	"strings"
 )
 
@@ -22,7 +23,9 @@ func (s *Server) safeReturnTo(raw string) string {
 		if d, err := url.PathUnescape(path); err == nil {
 			path = d
 		}
-		switch strings.ToLower(strings.TrimRight(path, "/")) {
+		// As the browser and rp's router read it: dot segments resolved
+		// (%2e is decoded above), repeated slashes collapsed.
+		switch strings.ToLower(strings.TrimRight(pathpkg.Clean("/"+path), "/")) {
 		case s.prefix + "/login", s.prefix + "/callback", s.prefix + "/logout", s.prefix + "/logged-out", s.prefix + "/auth":
 			return s.home
 		}
