@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/rp-project/rp/internal/proxy/pathoracle"
 )
 
 // The forward-auth fuzz targets. Their seed corpora (the f.Add calls and
@@ -210,68 +212,13 @@ func FuzzPathRules(f *testing.F) {
 		// rp asks Allow only about paths SafePath lets through.
 		safe := SafePath(path)
 		allowed, _ := fuzzAdminRules.Allow(noGroups, path)
-		for _, r := range fuzzLenientReadings(path) {
-			if safe && allowed && fuzzUnderAdmin(r) {
+		for _, r := range pathoracle.Decoded(path) {
+			if safe && allowed && pathoracle.Under(r, "/admin") {
 				t.Fatalf("Allow(%q) lets a user without groups through; a lenient server reads it as %q", path, r)
 			}
-			if safe && fuzzHasDotSegment(r) {
+			if safe && pathoracle.HasDotSegment(r) {
 				t.Fatalf("SafePath(%q) is true; a lenient server reads it as %q", path, r)
 			}
 		}
 	})
-}
-
-// fuzzLenientReadings are the paths app servers may route a decoded path to:
-// path parameters (";...") cut from every segment, backslashes read as
-// slashes (before or after the cut, or not at all), repeated slashes
-// collapsed, ASCII letters lower-cased. Dot segments are left in place:
-// SafePath's job is to refuse them.
-func fuzzLenientReadings(p string) []string {
-	bs := func(s string) string { return strings.ReplaceAll(s, `\`, "/") }
-	return []string{
-		fuzzFinish(fuzzCutParams(bs(p))), // backslash first (IIS), then parameters
-		fuzzFinish(bs(fuzzCutParams(p))), // parameters first (Tomcat with allowBackslash)
-		fuzzFinish(fuzzCutParams(p)),     // backslash is just a character
-	}
-}
-
-// fuzzCutParams cuts every "/"-separated segment at its first ";".
-func fuzzCutParams(p string) string {
-	segs := strings.Split(p, "/")
-	for i, s := range segs {
-		segs[i], _, _ = strings.Cut(s, ";")
-	}
-	return strings.Join(segs, "/")
-}
-
-// fuzzFinish collapses repeated slashes and lower-cases ASCII letters.
-func fuzzFinish(p string) string {
-	for strings.Contains(p, "//") {
-		p = strings.ReplaceAll(p, "//", "/")
-	}
-	b := []byte(p)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
-}
-
-// fuzzUnderAdmin reports whether a normalised path is /admin or below it, as
-// the rule documents: /admin followed by the end, "/", "." or ";".
-func fuzzUnderAdmin(p string) bool {
-	rest, ok := strings.CutPrefix(p, "/admin")
-	return ok && (rest == "" || strings.ContainsRune("/.;", rune(rest[0])))
-}
-
-// fuzzHasDotSegment reports whether a "/"-separated path has a "." or ".."
-// segment.
-func fuzzHasDotSegment(p string) bool {
-	for _, s := range strings.Split(p, "/") {
-		if s == "." || s == ".." {
-			return true
-		}
-	}
-	return false
 }

@@ -4,10 +4,10 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/rp-project/rp/internal/proxy/pathoracle"
 	"github.com/rp-project/rp/internal/testprovider"
 )
 
@@ -76,72 +76,13 @@ func FuzzAuth(f *testing.F) {
 			t.Fatalf("X-Forwarded-Uri %q: 200 without a session", uri)
 		}
 		rawPath, _, _ := strings.Cut(uri, "?")
-		for _, r := range fuzzAppReadings(rawPath) {
-			if fuzzUnderAdmin(r) {
+		for _, r := range pathoracle.Readings(rawPath) {
+			if pathoracle.Under(r, "/admin") {
 				t.Fatalf("X-Forwarded-Uri %q: 200 for a user without groups; an app reads it as %q", uri, r)
 			}
-			if fuzzHasDotSegment(r) {
+			if pathoracle.HasDotSegment(r) {
 				t.Fatalf("X-Forwarded-Uri %q: 200; an app reads it with a dot segment: %q", uri, r)
 			}
 		}
 	})
-}
-
-// fuzzAppReadings are the paths lenient app servers may route a raw
-// (escaped) request path to. Written apart from rp's rules.go.
-func fuzzAppReadings(raw string) []string {
-	bs := func(s string) string { return strings.ReplaceAll(s, `\`, "/") }
-	var out []string
-	if d, err := url.PathUnescape(raw); err == nil {
-		out = append(out,
-			fuzzFinish(fuzzCutParams(bs(d))), // decoded, backslash first (IIS), then parameters
-			fuzzFinish(bs(fuzzCutParams(d))), // decoded, parameters first
-			fuzzFinish(fuzzCutParams(d)),     // decoded, backslash just a character
-		)
-	}
-	if d, err := url.PathUnescape(fuzzCutParams(raw)); err == nil {
-		out = append(out, fuzzFinish(d), fuzzFinish(bs(d))) // parameters cut before decoding (Tomcat)
-	}
-	return out
-}
-
-// fuzzCutParams cuts every "/"-separated segment at its first ";".
-func fuzzCutParams(p string) string {
-	segs := strings.Split(p, "/")
-	for i, s := range segs {
-		segs[i], _, _ = strings.Cut(s, ";")
-	}
-	return strings.Join(segs, "/")
-}
-
-// fuzzFinish collapses repeated slashes and lower-cases ASCII letters.
-func fuzzFinish(p string) string {
-	for strings.Contains(p, "//") {
-		p = strings.ReplaceAll(p, "//", "/")
-	}
-	b := []byte(p)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
-}
-
-// fuzzUnderAdmin reports whether a normalised path is /admin or below:
-// /admin followed by the end, "/", "." or ";".
-func fuzzUnderAdmin(p string) bool {
-	rest, ok := strings.CutPrefix(p, "/admin")
-	return ok && (rest == "" || strings.ContainsRune("/.;", rune(rest[0])))
-}
-
-// fuzzHasDotSegment reports whether a "/"-separated path has a "." or
-// ".." segment.
-func fuzzHasDotSegment(p string) bool {
-	for _, s := range strings.Split(p, "/") {
-		if s == "." || s == ".." {
-			return true
-		}
-	}
-	return false
 }
