@@ -34,11 +34,11 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	if ok && s.sessions.RefreshDue(ctx) {
 		l, ok = s.refresh(r, l)
 	}
-	if err := s.sessions.Save(ctx, w); err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	if !ok {
+		if err := s.sessions.Save(ctx, w); err != nil { // a refused refresh's logout
+			s.fail(w, r, err)
+			return
+		}
 		s.signInNeeded(w, r, method, r.Header, returnTo, r.URL.Query().Get("status") == "401")
 		return
 	}
@@ -66,6 +66,10 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		// keeps server-side. The proxies remove X-Forwarded-Method and
 		// -Uri on their route to rp (see the snippets).
 		id.AccessToken = s.sessions.AccessToken(ctx)
+	}
+	if err := s.sessions.Save(ctx, w); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	h := w.Header()
 	proxy.SetIdentity(h, id)
