@@ -5,11 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rp-project/rp/internal/origin"
 )
 
 // setting describes one RP_* variable and its flag.
@@ -179,7 +180,7 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 			unparsed[s.env] = true
 		}
 	}
-	c.BaseURL = normalizeOrigin(c.BaseURL)
+	c.BaseURL = origin.Normalize(c.BaseURL)
 	if c.DiscoveryURL == "" {
 		c.DiscoveryURL = c.Issuer
 	}
@@ -201,20 +202,4 @@ func Load(args []string, getenv func(string) string, usage io.Writer) (Config, e
 
 func flagName(env string) string {
 	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(env, "RP_")), "_", "-")
-}
-
-// normalizeOrigin writes an origin the way browsers send it in Origin
-// headers: lower-case scheme and host, no default port, no trailing slash.
-// Anything unparsable is left for Validate to report.
-func normalizeOrigin(raw string) string {
-	u, err := url.Parse(strings.TrimRight(raw, "/"))
-	if err != nil || u.Host == "" {
-		return strings.TrimRight(raw, "/")
-	}
-	u.Scheme = strings.ToLower(u.Scheme)
-	u.Host = strings.ToLower(u.Host)
-	if (u.Scheme == "https" && u.Port() == "443") || (u.Scheme == "http" && u.Port() == "80") {
-		u.Host = u.Hostname()
-	}
-	return u.String()
 }

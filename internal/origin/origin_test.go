@@ -38,3 +38,21 @@ func TestSame(t *testing.T) {
 		}
 	}
 }
+
+func TestNormalize(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://APP.example.com/":     "https://app.example.com",
+		"HTTPS://app.example.com:443":  "https://app.example.com",
+		"http://app.example.com:80//":  "http://app.example.com",
+		"http://app.example.com:8080":  "http://app.example.com:8080",
+		"https://app.example.com:80":   "https://app.example.com:80",
+		"http://[::1]:80":              "http://[::1]",
+		"https://[2001:DB8::1]:8443":   "https://[2001:db8::1]:8443",
+		"not a url/":                   "not a url",
+		"https://app.example.com/path": "https://app.example.com/path", // the caller refuses paths
+	} {
+		if got := Normalize(in); got != want {
+			t.Errorf("Normalize(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

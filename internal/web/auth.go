@@ -3,8 +3,8 @@ package web
 import (
 	"net/http"
 	"net/url"
-	"strings"
 
+	"github.com/rp-project/rp/internal/origin"
 	"github.com/rp-project/rp/internal/proxy"
 )
 
@@ -123,18 +123,5 @@ func (s *Server) forwardedRequest(r *http.Request) (method, returnTo, path, para
 
 // isOwnOrigin reports whether proto://host is rp's own origin.
 func (s *Server) isOwnOrigin(proto, host string) bool {
-	host = strings.ToLower(host)
-	if h, port, ok := strings.Cut(host, ":"); ok && !strings.HasPrefix(host, "[") {
-		if (proto == "https" && port == "443") || (proto == "http" && port == "80") {
-			host = h
-		}
-	} else if strings.HasPrefix(host, "[") {
-		if i := strings.LastIndex(host, "]:"); i > 0 {
-			port := host[i+2:]
-			if (proto == "https" && port == "443") || (proto == "http" && port == "80") {
-				host = host[:i+1]
-			}
-		}
-	}
-	return strings.ToLower(proto)+"://"+host == s.origin
+	return origin.Normalize(proto+"://"+host) == s.origin
 }
