@@ -82,6 +82,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		st := sessions.Stats()
 		return st.Reads, st.Writes, st.Errors
 	})
+	if sessions.CanCount() {
+		m.SessionsActive(sessions.CountActive, sessionsCountEvery)
+	}
 	base := o.Transport
 	if base == nil {
 		base = http.DefaultTransport
@@ -155,6 +158,10 @@ func (a *App) Close() error {
 // balancer's health checks, or the time Kubernetes takes to remove a
 // terminating pod from its endpoints.
 const DefaultDrainGrace = 5 * time.Second
+
+// sessionsCountEvery is how often, at most, /metrics counts the sessions in
+// the store (one indexed count query): Prometheus scrapes every 15 to 60 s.
+const sessionsCountEvery = 10 * time.Second
 
 // Serve serves on ln until ctx ends, then shuts down gracefully within
 // RP_SHUTDOWN_TIMEOUT of that moment:

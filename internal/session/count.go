@@ -1,0 +1,66 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// activeCounter is an Index that can count its sessions cheaply: one query
+// on an indexed column, not a scan of every key. Redis's index cannot (its
+// sets are per sid and per sub), so it does not implement it.
+type activeCounter interface {
+	countActive(ctx context.Context, now time.Time) (int64, error)
+}
+
+// countActive counts the entries of sessions whose lifetime has not ended:
+// an entry expires indexGrace after its session's deadline.
+func (x sqlIndex) countActive(ctx context.Context, now time.Time) (int64, error) {
+	if err := x.ready(ctx); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := x.db.QueryRowContext(ctx, `SELECT count(*) FROM `+indexTable+` WHERE expiry > $1`,
+		now.Add(indexGrace).Unix()).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("%w: counting sessions: %w", ErrStore, err)
+	}
+	return n, nil
+}
+
+// countActive passes through the cache: counts are never cached.
+func (x cachedIndex) countActive(ctx context.Context, now time.Time) (int64, error) {
+	c, ok := x.Index.(activeCounter)
+	if !ok {
+		return 0, errCannotCount
+	}
+	return c.countActive(ctx, now)
+}
+
+var errCannotCount = errors.New("session: this store cannot count its sessions cheaply")
+
+// CanCount reports whether the store counts its sessions cheaply (SQLite,
+// memory and PostgreSQL do; Redis does not).
+func (m *Manager) CanCount() bool {
+	_, ok := m.index.inner.(activeCounter)
+	return ok
+}
+
+// CountActive returns how many signed-in sessions the store holds whose
+// lifetime has not ended, for every instance sharing the store. A session
+// idle past the idle timeout counts until its lifetime ends: rp refuses it
+// at its next request, but only its lifetime removes it from the store.
+// It is one read, bounded by the store timeout.
+func (m *Manager) CountActive(ctx context.Context) (int64, error) {
+	c, ok := m.index.inner.(activeCounter)
+	if !ok {
+		return 0, errCannotCount
+	}
+	var n int64
+	err := m.index.call(ctx, false, func(ctx context.Context) (err error) {
+		n, err = c.countActive(ctx, m.now())
+		return err
+	})
+	return n, err
+}
