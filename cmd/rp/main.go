@@ -14,10 +14,16 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/rp-project/rp/internal/app"
 	"github.com/rp-project/rp/internal/config"
+	"github.com/rp-project/rp/internal/logbuf"
 )
+
+// logFlushDelay bounds how late a request's log line is written: one
+// write per batch instead of one per request.
+const logFlushDelay = 100 * time.Millisecond
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
@@ -39,7 +45,11 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	if !ok {
 		return code
 	}
-	logger := app.NewLogger(cfg, stderr)
+	// Lines are written in batches, at most logFlushDelay late (WARN and
+	// above at once), and every one before rp exits.
+	logs := logbuf.New(stderr, logFlushDelay)
+	defer logs.Close()
+	logger := app.NewLogger(cfg, logs)
 	// SIGTERM or SIGINT starts a graceful shutdown (app.Serve); a second
 	// one ends rp at once, as signals do by default.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -279,15 +278,4 @@ func (a *App) ServeMetrics(ln net.Listener, logger *slog.Logger) (stop func()) {
 		}
 	}()
 	return func() { hs.Close() }
-}
-
-// NewLogger returns the logger cfg asks for, writing to w.
-func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
