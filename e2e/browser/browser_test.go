@@ -80,7 +80,7 @@ func TestSignInAndLogoutInChromium(t *testing.T) {
 	b.open(rpBase + "/profile")
 	b.submit("log out", `main form[action="/logout"][method="post"] button[type="submit"]`)
 	b.wantURL(rpBase + "/logged-out?state=")
-	b.wantText("You are signed out here and at your identity provider.")
+	b.wantText("You are signed out here and at your organisation's sign-in service.")
 	b.wantStylesheet()
 	b.shot("logged-out")
 	b.wantRequests("POST "+rpBase+"/logout", "GET "+issuer+"/end_session?", "GET "+rpBase+"/logged-out?state=")

@@ -133,6 +133,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		Metrics:           m,
 		MetricsElsewhere:  cfg.MetricsAddr != "",
 		ProviderTimeout:   cfg.ProviderTimeout,
+		Brand:             brand(cfg),
 	})
 	if err != nil {
 		sessions.Close()
@@ -283,4 +284,13 @@ func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// brand is RP_BRAND_NAME and RP_BRAND_LOGO as the pages use them.
+func brand(cfg config.Config) web.Brand {
+	b := web.Brand{Name: cfg.BrandName}
+	if cfg.Logo != nil {
+		b.Logo, b.LogoType = cfg.Logo.Data, cfg.Logo.Type
+	}
+	return b
 }
