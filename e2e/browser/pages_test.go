@@ -82,6 +82,7 @@ func TestEveryPageIsAccessible(t *testing.T) {
 		t.Fatalf("the header has %d logos (%v), want 1", n, err)
 	}
 	b.check("home-signed-out")
+	b.wantFocusVisible()
 
 	// Alice signs in on her phone first: a browser of its own, with its own
 	// cookies and a Firefox on Android User-Agent.
@@ -372,6 +373,28 @@ func (b *browser) wantImagesLoaded() {
 	}
 	if len(broken) > 0 {
 		b.errorf("page %s shows images that did not load: %v", b.location(), broken)
+	}
+}
+
+// wantFocusVisible presses Tab twice, as a keyboard user would: the first
+// stop is the skip link, shown on screen, and each stop has a visible focus
+// ring.
+func (b *browser) wantFocusVisible() {
+	b.t.Helper()
+	for i, want := range []string{"Skip to content", "Example Corp"} {
+		b.do("press Tab", chromedp.KeyEvent("\t"))
+		ctx, cancel := b.step()
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`(() => {
+			const e = document.activeElement, s = getComputedStyle(e), r = e.getBoundingClientRect();
+			return {text: e.textContent.trim(), outline: s.outlineStyle, width: parseFloat(s.outlineWidth), top: r.top, visible: e.matches(":focus-visible")};
+		})()`))
+		cancel()
+		if err != nil {
+			b.fatalf("reading the focused element: %v", err)
+		}
+		if got["text"] != want || got["outline"] == "none" || got["width"].(float64) < 2 || got["top"].(float64) < 0 || got["visible"] != true {
+			b.errorf("Tab stop %d: %v; want %q on screen with a focus ring of 2 px or more", i+1, got, want)
+		}
 	}
 }
 
