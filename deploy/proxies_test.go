@@ -754,7 +754,7 @@ func walkThrough(t *testing.T, f front, p *testprovider.Provider, app *appRecord
 	if last.status != http.StatusOK || last.req.URL.Path != f.prefix+"/logged-out" || len(p.Logouts()) == 0 {
 		t.Fatalf("logout: want the provider's end-session, then %s/logged-out:\n%s", f.prefix, describe(chain))
 	}
-	if !strings.Contains(last.body, "signed out here and at your identity provider") {
+	if !strings.Contains(last.body, "signed out here and at your organisation's sign-in service") {
 		t.Errorf("logged-out page does not confirm the provider's logout:\n%s", last)
 	}
 	if plr := p.Logouts()[len(p.Logouts())-1].Get("post_logout_redirect_uri"); plr != f.base+f.prefix+"/logged-out" {

@@ -183,8 +183,8 @@ func TestSignInAndRPInitiatedLogout(t *testing.T) {
 	if !strings.Contains(strings.ToLower(p.body), "signed out") {
 		t.Errorf("GET /logged-out: no \"signed out\" in:\n%s", p.body)
 	}
-	if !strings.Contains(strings.ToLower(p.body), "identity provider") {
-		t.Logf("note: /logged-out does not mention the identity provider:\n%s", p.body)
+	if !strings.Contains(strings.ToLower(p.body), "sign-in service") {
+		t.Logf("note: /logged-out does not mention the sign-in service:\n%s", p.body)
 	}
 
 	// Signing in again asks for credentials: the provider session is gone.

@@ -80,7 +80,7 @@ func TestSignInAndLogoutInChromium(t *testing.T) {
 	b.open(rpBase + "/profile")
 	b.submit("log out", `main form[action="/logout"][method="post"] button[type="submit"]`)
 	b.wantURL(rpBase + "/logged-out?state=")
-	b.wantText("You are signed out here and at your identity provider.")
+	b.wantText("You are signed out here and at your organisation's sign-in service.")
 	b.wantStylesheet()
 	b.shot("logged-out")
 	b.wantRequests("POST "+rpBase+"/logout", "GET "+issuer+"/end_session?", "GET "+rpBase+"/logged-out?state=")
@@ -141,6 +141,9 @@ type browser struct {
 	rpBase string
 	shots  string // RP_SCREENSHOT_DIR, or "" to save nothing
 	n      int    // screenshots taken
+	axe    string // axe-core's source, for TestEveryPageIsAccessible
+
+	closeTab context.CancelFunc // of a tab from newBrowserContext
 
 	mu       sync.Mutex
 	console  []string // every console message and browser log entry
@@ -280,15 +283,17 @@ func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-// open navigates to url and waits for the page (after any redirects) to
-// load.
-func (b *browser) open(url string) {
+// open navigates to url, waits for the page (after any redirects) to load,
+// and returns the answer of its last request.
+func (b *browser) open(url string) *network.Response {
 	b.t.Helper()
 	ctx, cancel := b.step()
 	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.NavigateResponse(url)); err != nil {
+	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(url))
+	if err != nil {
 		b.fatalf("opening %s: %v", url, err)
 	}
+	return resp
 }
 
 // submit clicks the button sel, as a person would, and waits until the
@@ -346,12 +351,12 @@ func (b *browser) wantStylesheet() {
 	ctx, cancel := b.step()
 	defer cancel()
 	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](
-		`Array.from(document.styleSheets).filter(s => s.href && new URL(s.href).pathname === "/static/style.css").reduce((n, s) => n + s.cssRules.length, 0)`))
+		`Array.from(document.styleSheets).filter(s => s.href && new URL(s.href).pathname.endsWith("/static/style.css")).reduce((n, s) => n + s.cssRules.length, 0)`))
 	if err != nil {
 		b.fatalf("reading the page's stylesheets: %v", err)
 	}
 	if n == 0 {
-		b.errorf("page %s has no rules from /static/style.css: the stylesheet did not load or apply", b.location())
+		b.errorf("page %s has no rules from rp's /static/style.css: the stylesheet did not load or apply", b.location())
 	}
 }
 

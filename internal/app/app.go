@@ -135,6 +135,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		Metrics:           m,
 		MetricsElsewhere:  cfg.MetricsAddr != "",
 		ProviderTimeout:   cfg.ProviderTimeout,
+		Brand:             brand(cfg),
 	})
 	if err != nil {
 		sessions.Close()
@@ -278,4 +279,13 @@ func (a *App) ServeMetrics(ln net.Listener, logger *slog.Logger) (stop func()) {
 		}
 	}()
 	return func() { hs.Close() }
+}
+
+// brand is RP_BRAND_NAME and RP_BRAND_LOGO as the pages use them.
+func brand(cfg config.Config) web.Brand {
+	b := web.Brand{Name: cfg.BrandName}
+	if cfg.Logo != nil {
+		b.Logo, b.LogoType = cfg.Logo.Data, cfg.Logo.Type
+	}
+	return b
 }

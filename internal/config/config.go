@@ -64,6 +64,12 @@ type Config struct {
 	GroupsClaim         string         // RP_GROUPS_CLAIM: the claim holding the groups
 
 	MetricsAddr string // RP_METRICS_ADDR: a listener of its own for /metrics; "" for the main one
+
+	// Branding of rp's pages.
+	BrandName string // RP_BRAND_NAME: shown in every page's header and title
+	BrandLogo string // RP_BRAND_LOGO: path of an image file shown beside the name; "" for none
+	// Logo is BrandLogo's file, read and checked by Load; nil without one.
+	Logo *Logo
 }
 
 // PathRule says that the paths at and below Prefix need one of Groups.
@@ -207,6 +213,12 @@ func (c Config) Validate() error {
 	}
 	if !claimName.MatchString(c.GroupsClaim) {
 		bad("RP_GROUPS_CLAIM", "%q is not a claim name", c.GroupsClaim)
+	}
+	if err := checkBrandName(c.BrandName); err != nil {
+		bad("RP_BRAND_NAME", "%v", err)
+	}
+	if c.BrandLogo != "" && c.Logo == nil {
+		bad("RP_BRAND_LOGO", "%s was not read (config.Load reads it)", c.BrandLogo)
 	}
 	for _, r := range c.PathRules {
 		if r.Prefix == c.PathPrefix || (c.PathPrefix != "" && strings.HasPrefix(r.Prefix, c.PathPrefix+"/")) {

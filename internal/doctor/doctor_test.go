@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -58,10 +60,46 @@ func TestHealthyKeycloakShapedSetup(t *testing.T) {
 		t.Fatalf("problems reported for a healthy setup:\n%s", out)
 	}
 	for _, check := range []string{"discovery", "issuer", "clock", "end_session_endpoint", "back-channel logout", "PKCE",
-		"client credentials", "redirect URI", "post-logout URI"} {
+		"client credentials", "redirect URI", "post-logout URI", "brand"} {
 		if f, found := findings[check]; !found || f.Status != doctor.OK {
 			t.Errorf("%s: %+v", check, f)
 		}
+	}
+}
+
+func TestBrand(t *testing.T) {
+	op := testprovider.New(t)
+	registered(op)
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	scalable := write("logo.svg", `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 8 8"><rect width="8" height="8"/></svg>`)
+	fixed := write("fixed.svg", `<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8"/></svg>`)
+	big := write("big.svg", `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 8 8"><desc>`+strings.Repeat("x", 70<<10)+`</desc></svg>`)
+	for _, c := range []struct {
+		name   string
+		env    map[string]string
+		status doctor.Status
+		detail string
+	}{
+		{"default", nil, doctor.OK, `pages are headed "rp", without a logo`},
+		{"logo", map[string]string{"RP_BRAND_NAME": "Example Corp", "RP_BRAND_LOGO": scalable}, doctor.OK,
+			`pages are headed "Example Corp" with the logo ` + scalable + ` (image/svg+xml, 0.1 KiB) at http://localhost:8000/static/logo`},
+		{"no viewBox", map[string]string{"RP_BRAND_LOGO": fixed}, doctor.Warn, "fixed.svg"},
+		{"big", map[string]string{"RP_BRAND_LOGO": big}, doctor.Warn, "70.1 KiB"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			findings, ok, out := run(t, configFor(t, op, c.env), doctor.Options{})
+			f := findings["brand"]
+			if !ok || f.Status != c.status || !strings.Contains(f.Detail, c.detail) || (c.status != doctor.OK && f.Fix == "") {
+				t.Errorf("brand: %+v, want %s with %q\n%s", f, c.status, c.detail, out)
+			}
+		})
 	}
 }
 

@@ -19,8 +19,8 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	s.setSecurityHeaders(w.Header())
 	method, returnTo, path, paramPath, fromProxy := s.forwardedRequest(r)
 	if !proxy.SafePath(path) || (paramPath != "" && !proxy.SafePath(paramPath)) {
-		s.renderError(w, r, http.StatusForbidden, problem{Title: "Bad request",
-			Message: "This address has . or .. segments, which are not let through. Check the address."})
+		s.renderError(w, r, http.StatusForbidden, problem{Title: "This address is not allowed",
+			Message: "This address has . or .. parts, which are not let through. Check the address, or start again from the home page."})
 		return
 	}
 	r2, err := s.sessions.Load(r)

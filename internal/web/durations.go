@@ -73,3 +73,22 @@ func sessionEnds(now, lifetimeEnd time.Time, idle time.Duration) string {
 	}
 	return s
 }
+
+// dateInWords is t as a person reads it, to the minute and in UTC (rp does
+// not know the user's time zone without script): "27 Nov 2026, 14:05 UTC".
+func dateInWords(t time.Time) string {
+	return t.UTC().Format("2 Jan 2006, 15:04 UTC")
+}
+
+// isoTime is t for a <time datetime> attribute.
+func isoTime(t time.Time) string {
+	return t.UTC().Format(time.RFC3339)
+}
+
+// seenAgo is agoInWords, or "unknown" for a zero time.
+func seenAgo(now, t time.Time) string {
+	if t.IsZero() {
+		return "unknown"
+	}
+	return agoInWords(now, t)
+}

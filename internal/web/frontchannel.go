@@ -24,13 +24,13 @@ func (s *Server) handleFrontchannelLogout(w http.ResponseWriter, r *http.Request
 	if len(iss) != 1 || len(sid) != 1 || iss[0] == "" || sid[0] == "" {
 		s.log.Warn("front-channel logout without exactly one iss and sid; nothing done", "request_id", requestID(ctx))
 		s.renderError(w, r, http.StatusBadRequest, problem{Title: "Logout request incomplete",
-			Message: "This front-channel logout request did not name the identity provider and its session (iss and sid), so nothing was done."})
+			Message: "This logout request did not name the sign-in service and its session (iss and sid), so nothing was done. You can close this page."})
 		return
 	}
 	if iss[0] != s.oidc.Issuer() {
 		s.log.Warn("front-channel logout for another issuer; nothing done", "request_id", requestID(ctx))
 		s.renderError(w, r, http.StatusBadRequest, problem{Title: "Logout request refused",
-			Message: "This front-channel logout request names another identity provider, so nothing was done."})
+			Message: "This logout request came from another sign-in service, so nothing was done. You can close this page."})
 		return
 	}
 	n, err := s.sessions.EndSessions(ctx, iss[0], "", sid[0])

@@ -46,7 +46,7 @@ func TestKeycloakShapedRoundTrip(t *testing.T) {
 	if !strings.HasPrefix(back, h.base+"/logged-out?state=") {
 		t.Fatalf("provider answered %q", back)
 	}
-	if page := h.get(back); !strings.Contains(page.body, "signed out here and at your identity provider") {
+	if page := h.get(back); !strings.Contains(page.body, "signed out here and at your organisation's sign-in service") {
 		t.Fatalf("/logged-out: %.400s", page.body)
 	}
 }

@@ -43,7 +43,8 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		if len(q[name]) > 1 {
 			s.metrics.SignIn("failure", "malformed")
 			s.renderError(w, r, http.StatusBadRequest, problem{Title: "Sign-in failed",
-				Message: "The sign-in response was malformed. Please start again.", Retry: "/login"})
+				Message: "The answer from your organisation's sign-in service was garbled, so you are not signed in. Start again.",
+				Retry:   "/login", Action: "Start again"})
 			return
 		}
 	}
@@ -60,8 +61,9 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		// rp's pages cannot carry text that nobody's sign-in produced.
 		s.log.Warn("callback with an unknown, expired or used state", "request_id", requestID(ctx))
 		s.renderError(w, r, http.StatusBadRequest, problem{Title: "Sign-in expired",
-			Message: "This sign-in answer does not belong to a sign-in started in this browser, or it expired or was already used. Please start again from " + s.baseURL + " (the address matters: a sign-in started at another address cannot finish here).",
-			Retry:   "/login"})
+			Message: "Your sign-in took too long, was already used, or was started in another browser. Start again from " +
+				s.baseURL + ": a sign-in started at another address cannot finish here.",
+			Retry: "/login", Action: "Start again"})
 		return
 	}
 	// RFC 9207 applies to error responses too.
@@ -78,7 +80,8 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	if code == "" {
 		s.metrics.SignIn("failure", "malformed")
 		s.renderError(w, r, http.StatusBadRequest, problem{Title: "Sign-in failed",
-			Message: "The sign-in answer carried no authorization code. Please start again.", Retry: "/login"})
+			Message: "The answer from your organisation's sign-in service was incomplete, so you are not signed in. Start again.",
+			Retry:   "/login", Action: "Start again"})
 		return
 	}
 	id, err := s.oidc.Exchange(ctx, code, oidc.AuthRequest{State: pending.State, Nonce: pending.Nonce, Verifier: pending.Verifier})
@@ -132,18 +135,19 @@ func (s *Server) providerError(w http.ResponseWriter, r *http.Request, code, des
 	}
 	s.log.Warn("provider returned an error", "error", code, "request_id", requestID(r.Context()))
 	status := http.StatusBadRequest
-	p := problem{Title: "Sign-in did not complete", Retry: "/login",
-		Message: "The identity provider did not sign you in (" + code + ")."}
+	p := problem{Title: "Sign-in did not complete", Retry: "/login", Action: "Start again",
+		Message: "Your organisation's sign-in service did not sign you in (" + code + "). Start again; if it keeps happening, tell your administrator."}
 	switch code {
 	case "access_denied":
 		status = http.StatusForbidden
 		p.Title = "Sign-in was cancelled or refused"
-		p.Message = "The identity provider did not grant access."
+		p.Message = "Your organisation's sign-in service did not let you in. If you cancelled, start again; if you need access, ask your administrator."
 	case "login_required", "interaction_required", "consent_required":
-		p.Message = "The identity provider needs you to sign in again."
+		p.Message = "Your organisation's sign-in service needs you to sign in again. Start again."
 	case "server_error", "temporarily_unavailable":
 		status = http.StatusBadGateway
-		p.Message = "The identity provider had a problem. Please try again."
+		p.Action = "Try again"
+		p.Message = "Your organisation's sign-in service had a problem. Try again in a minute."
 	}
 	if len(description) > 300 {
 		description = description[:300] + "…"

@@ -66,7 +66,7 @@ func (s *Server) sameOrigin(w http.ResponseWriter, r *http.Request, g formGuard)
 	}
 	s.log.Warn(g.name+" from another origin refused", "origin", r.Header.Get("Origin"), "request_id", requestID(r.Context()))
 	s.renderError(w, r, http.StatusForbidden, problem{Title: g.refused(), Retry: g.retry,
-		Message: "This " + g.name + " request came from another site and was refused. Use the " + g.button + " button on this site."})
+		Message: "This " + g.name + " request came from another site, so nothing was done. Use the " + g.button + " button on this site."})
 	return false
 }
 
@@ -79,7 +79,7 @@ func (s *Server) formCSRF(w http.ResponseWriter, r *http.Request, g formGuard) b
 	}
 	s.log.Warn(g.name+" with a missing or wrong CSRF token refused", "request_id", requestID(r.Context()))
 	s.renderError(w, r, http.StatusForbidden, problem{Title: g.refused(), Retry: g.retry,
-		Message: "The " + g.name + " form had expired or was not sent from this site. Please use the " + g.button + " button again."})
+		Message: "The " + g.name + " form had expired or was not sent from this site, so nothing was done. Use the " + g.button + " button again."})
 	return false
 }
 

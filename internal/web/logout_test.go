@@ -48,7 +48,7 @@ func TestLogoutEndsSessionHereAndAtProvider(t *testing.T) {
 		t.Fatalf("provider sends back to %q", back)
 	}
 	done := h.get(back)
-	if done.StatusCode != http.StatusOK || !strings.Contains(done.body, "You are signed out here and at your identity provider.") {
+	if done.StatusCode != http.StatusOK || !strings.Contains(done.body, "You are signed out here and at your organisation's sign-in service.") {
 		t.Fatalf("/logged-out: %d %.600s", done.StatusCode, done.body)
 	}
 	if h.signedIn(h.client) {
@@ -112,7 +112,7 @@ func TestLogoutWithoutEndSessionEndpointIsLocal(t *testing.T) {
 		t.Fatalf("redirect to %q", got)
 	}
 	page := h.get("/logged-out")
-	if !strings.Contains(page.body, "Your session at the identity provider may remain") {
+	if !strings.Contains(page.body, "Your session at your organisation's sign-in service may still be open") {
 		t.Fatalf("page does not warn: %.600s", page.body)
 	}
 	if h.signedIn(h.client) {

@@ -95,7 +95,7 @@ func (s *Server) withRecover(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.log.Error("handler panicked", "panic", v, "path", r.URL.Path, "request_id", requestID(r.Context()))
-				s.renderError(w, r, http.StatusInternalServerError, problem{Message: "Something went wrong on our side."})
+				s.renderError(w, r, http.StatusInternalServerError, internalError)
 			}
 		}()
 		next.ServeHTTP(w, r)

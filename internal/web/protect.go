@@ -16,8 +16,8 @@ import (
 func (s *Server) handleProxy(w http.ResponseWriter, r *http.Request) {
 	paramPath, hasParamPath := proxy.ParamPath(r.URL)
 	if !proxy.SafePath(r.URL.Path) || (hasParamPath && !proxy.SafePath(paramPath)) {
-		s.ownError(w, r, http.StatusBadRequest, problem{Title: "Bad request",
-			Message: "This address has . or .. segments, which rp does not pass on. Check the address."})
+		s.ownError(w, r, http.StatusBadRequest, problem{Title: "This address is not allowed",
+			Message: "This address has . or .. parts, which are not passed on. Check the address, or start again from the home page."})
 		return
 	}
 	r2, err := s.sessions.Load(r)
@@ -123,10 +123,10 @@ func (s *Server) ownError(w http.ResponseWriter, r *http.Request, status int, p 
 func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, status int, err error) {
 	s.log.Warn("the app did not answer", "status", status, "err", err, "path", r.URL.Path, "request_id", requestID(r.Context()))
 	p := problem{Title: "The application is not answering",
-		Message: "The application behind this sign-in could not be reached. Please try again in a minute."}
+		Message: "The application behind this sign-in could not be reached. Try again in a minute."}
 	if status == http.StatusGatewayTimeout {
 		p.Title = "The application is too slow"
-		p.Message = "The application behind this sign-in did not answer in time. Please try again."
+		p.Message = "The application behind this sign-in did not answer in time. Try again in a minute."
 	}
 	p.Detail = ""
 	w.Header().Del("Content-Length")

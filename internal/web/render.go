@@ -43,6 +43,7 @@ type userView struct {
 
 // pageData is what every page gets; Data is the page's own.
 type pageData struct {
+	Page      string // the page's name, set by render: the header marks its link
 	User      *userView
 	CSRF      string
 	RequestID string
@@ -82,10 +83,11 @@ func (s *Server) data(ctx context.Context, pageSpecific any) pageData {
 // becomes a clean 500 instead of half a page.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
 	var buf bytes.Buffer
+	d.Page = name
 	if err := s.pages[name].ExecuteTemplate(&buf, "layout", d); err != nil {
 		s.log.Error("rendering a page failed", "page", name, "err", err, "request_id", requestID(r.Context()))
 		if name != "error" {
-			s.renderError(w, r, http.StatusInternalServerError, problem{Message: "Something went wrong on our side."})
+			s.renderError(w, r, http.StatusInternalServerError, internalError)
 			return
 		}
 		http.Error(w, "Internal error.", http.StatusInternalServerError)
@@ -96,20 +98,29 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	_, _ = w.Write(buf.Bytes())
 }
 
-// problem is what the error page shows: a short human message, never an
-// internal error text.
+// problem is what the error page shows: what happened and what to do next,
+// in plain words, never an internal error text. The page adds the request
+// id for support.
 type problem struct {
 	Status  int
-	Title   string
-	Message string
+	Title   string // what happened, short: the page's heading
+	Message string // what happened and what to do next
 	Detail  string // text from the provider, escaped by the template
 	Retry   string // a link to try again, same-origin
+	Action  string // the Retry button's words; default "Try again"
 }
+
+// internalError is the page of every failure rp has no better words for.
+var internalError = problem{Title: "Something went wrong",
+	Message: "Something went wrong on our side. Try again; if it keeps happening, tell your administrator."}
 
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, p problem) {
 	p.Status = status
 	if p.Title == "" {
 		p.Title = http.StatusText(status)
+	}
+	if p.Retry != "" && p.Action == "" {
+		p.Action = "Try again"
 	}
 	d := pageData{RequestID: requestID(r.Context()), Data: p}
 	if l, ok := s.sessions.Login(r.Context()); ok {
@@ -139,20 +150,21 @@ func classify(err error) (int, problem) {
 	switch {
 	case errors.Is(err, oidc.ErrNotReady):
 		return http.StatusServiceUnavailable, problem{Title: "Sign-in is unavailable",
-			Message: "The identity provider cannot be reached right now. Please try again in a minute.", Retry: "/login"}
+			Message: "Your organisation's sign-in service is not answering. Try again in a minute.", Retry: "/login"}
 	case errors.Is(err, oidc.ErrTimeout):
-		return http.StatusGatewayTimeout, problem{Title: "The identity provider did not answer",
-			Message: "The identity provider did not answer in time. Please try again.", Retry: "/login"}
+		return http.StatusGatewayTimeout, problem{Title: "The sign-in service is too slow",
+			Message: "Your organisation's sign-in service did not answer in time. Try again in a minute.", Retry: "/login"}
 	case errors.Is(err, oidc.ErrUnavailable):
-		return http.StatusBadGateway, problem{Title: "The identity provider could not be reached",
-			Message: "Sign-in could not be completed because the identity provider could not be reached. Please try again.", Retry: "/login"}
+		return http.StatusBadGateway, problem{Title: "The sign-in service is not answering",
+			Message: "Your organisation's sign-in service is not answering, so you could not be signed in. Try again in a minute.", Retry: "/login"}
 	case errors.Is(err, oidc.ErrRejected):
 		return http.StatusBadRequest, problem{Title: "Sign-in failed",
-			Message: "The sign-in could not be completed: the answer from the identity provider failed a security check. Please start again.", Retry: "/login"}
+			Message: "The answer from your organisation's sign-in service failed a security check, so you are not signed in. Start again.",
+			Retry:   "/login", Action: "Start again"}
 	case errors.Is(err, session.ErrStore):
-		return http.StatusServiceUnavailable, problem{Title: "Service unavailable",
-			Message: "Sessions cannot be read or saved right now. Please try again in a minute."}
+		return http.StatusServiceUnavailable, problem{Title: "Sessions are unavailable",
+			Message: "Sessions cannot be read or saved right now, so you cannot sign in or out. Try again in a minute."}
 	default:
-		return http.StatusInternalServerError, problem{Message: "Something went wrong on our side."}
+		return http.StatusInternalServerError, internalError
 	}
 }

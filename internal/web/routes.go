@@ -44,6 +44,9 @@ func (s *Server) Handler() http.Handler {
 		handle("GET", "/metrics", s.metrics.Handler())
 	}
 	handle("GET", "/static/style.css", http.HandlerFunc(s.handleStatic))
+	if len(s.brand.Logo) > 0 {
+		handle("GET", logoRoute, http.HandlerFunc(s.handleLogo))
+	}
 	if s.upstream == nil || s.prefix != "" {
 		handle("GET", "/favicon.ico", http.HandlerFunc(s.handleFavicon))
 	}

@@ -44,6 +44,9 @@ type Deps struct {
 	// leaves GET /metrics to another listener (RP_METRICS_ADDR).
 	Metrics          *metrics.Metrics
 	MetricsElsewhere bool
+
+	// Brand names the organisation on every page; the zero value shows rp.
+	Brand Brand
 }
 
 // Server holds rp's handlers and what they share.
@@ -57,6 +60,8 @@ type Server struct {
 	log         *slog.Logger
 	now         func() time.Time
 	pages       pages
+	brand       Brand
+	logoETag    string // of brand.Logo
 
 	prefix      string          // of rp's routes
 	home        string          // where "Home" leads: rp's home page, or the app's
@@ -120,6 +125,16 @@ func New(d Deps) (*Server, error) {
 		refreshHold: d.ProviderTimeout + 5*time.Second,
 		metrics:     d.Metrics,
 		metricsHere: d.Metrics != nil && !d.MetricsElsewhere,
+		brand:       d.Brand,
+	}
+	if s.brand.Name == "" {
+		s.brand.Name = "rp"
+	}
+	if len(s.brand.Logo) > 0 {
+		if s.brand.LogoType == "" {
+			return nil, fmt.Errorf("web: the brand's logo has no content type")
+		}
+		s.logoETag = logoETag(s.brand.Logo)
 	}
 	if d.Upstream != nil {
 		s.home = "/"
@@ -139,6 +154,13 @@ func New(d Deps) (*Server, error) {
 	p, err := parsePages(template.FuncMap{
 		"route": func(p string) string { return s.prefix + p },
 		"home":  func() string { return s.home },
+		"brand": func() string { return s.brand.Name },
+		"logo": func() string {
+			if len(s.brand.Logo) == 0 {
+				return ""
+			}
+			return s.prefix + logoRoute
+		},
 	})
 	if err != nil {
 		return nil, err

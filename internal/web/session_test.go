@@ -93,7 +93,7 @@ func TestProfileSaysWhenTheSessionEnds(t *testing.T) {
 			signedIn := time.Now()
 			h.login()
 			body := h.get("/profile").body
-			m := regexp.MustCompile(`Session ends</dt><dd>([^<]*) <span class="small">\(at the latest ([^)<]+)\)`).FindStringSubmatch(body)
+			m := regexp.MustCompile(`Session ends</dt><dd>([^<]*) <span class="small">\(at the latest <time datetime="([^"]+)">([^<]+)</time>\)`).FindStringSubmatch(body)
 			if m == nil {
 				t.Fatalf("no end on the profile:\n%s", body)
 			}
@@ -103,9 +103,12 @@ func TestProfileSaysWhenTheSessionEnds(t *testing.T) {
 			if c.idle == "0" && strings.Contains(body, "without use") {
 				t.Error("an idle clause without an idle timeout")
 			}
-			end, err := time.Parse(time.RFC1123, m[2])
+			end, err := time.Parse(time.RFC3339, m[2])
 			if err != nil {
 				t.Fatal(err)
+			}
+			if want := end.UTC().Format("2 Jan 2006, 15:04 UTC"); m[3] != want {
+				t.Errorf("the end reads %q, want %q", m[3], want)
 			}
 			if d := end.Sub(signedIn.Add(c.lifetimeEnd)); d < -time.Minute || d > time.Minute {
 				t.Errorf("ends at the latest %v, want sign-in + %s (%v)", end, c.lifetime, signedIn.Add(c.lifetimeEnd))

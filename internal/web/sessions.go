@@ -1,20 +1,20 @@
 package web
 
 import (
-	"fmt"
 	"net/http"
 	"net/url"
-	"time"
 )
 
 var sessionsForm = formGuard{name: "sign-out", button: "Sign out", retry: "/sessions"}
 
 type sessionRow struct {
-	ID       string
-	Browser  string
-	SignedIn string
-	LastSeen string
-	Current  bool
+	ID          string
+	Browser     string // in words: "Firefox on Android"
+	SignedIn    string // "2 hours ago"
+	SignedInAt  string // "27 Nov 2026, 12:04 UTC"
+	SignedInISO string
+	LastSeen    string // "just now"
+	Current     bool
 }
 
 // handleSessions serves GET /sessions: the signed-in user's rp sessions,
@@ -33,7 +33,8 @@ func (s *Server) handleSessions(w http.ResponseWriter, r *http.Request) {
 	rows := make([]sessionRow, len(list))
 	for i, si := range list {
 		rows[i] = sessionRow{ID: si.ID, Browser: si.Browser, Current: si.Current,
-			SignedIn: si.SignedInAt.UTC().Format(time.RFC1123), LastSeen: ago(now, si.LastSeen)}
+			SignedIn: seenAgo(now, si.SignedInAt), SignedInAt: dateInWords(si.SignedInAt), SignedInISO: isoTime(si.SignedInAt),
+			LastSeen: seenAgo(now, si.LastSeen)}
 		if rows[i].Browser == "" {
 			rows[i].Browser = "Unknown browser"
 		}
@@ -89,20 +90,4 @@ func (s *Server) handleSessionsEnd(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("signed out one session", "sub", l.Subject, "ended", ended, "request_id", requestID(ctx))
 	http.Redirect(w, r, s.route("/sessions"), http.StatusSeeOther)
-}
-
-// ago says how long before now t was, roughly.
-func ago(now, t time.Time) string {
-	d := now.Sub(t)
-	switch {
-	case t.IsZero():
-		return "unknown"
-	case d < 2*time.Minute:
-		return "just now"
-	case d < time.Hour:
-		return fmt.Sprintf("%d minutes ago", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%d hours ago", int(d.Hours()))
-	}
-	return t.UTC().Format(time.RFC1123)
 }

@@ -52,7 +52,7 @@ func TestSessionsPageListsAndEndsOnlyTheUsersOwn(t *testing.T) {
 	laptop := h.loginAs("alice", "sid-2")
 
 	r, ids := h.sessionsPage(laptop)
-	if len(ids) != 1 || strings.Count(r.body, "<tr") != 3 || !strings.Contains(r.body, "(this browser)") {
+	if len(ids) != 1 || strings.Count(r.body, "<tr") != 3 || !strings.Contains(r.body, `<span class="tag">This browser</span>`) {
 		t.Fatalf("alice's sessions page: ids %v\n%s", ids, r.body)
 	}
 	_, bobIDs := h.sessionsPage(bob)

@@ -35,6 +35,21 @@ func Listen(tb testing.TB, host string) (net.Listener, string) {
 // loaded the provider's metadata. A nil logger logs to the test's output.
 func Serve(tb testing.TB, ln net.Listener, env map[string]string, logger *slog.Logger) *app.App {
 	tb.Helper()
+	a := Start(tb, ln, env, logger)
+	deadline := time.Now().Add(readyWithin)
+	for a.OIDC.Ready() != nil {
+		if time.Now().After(deadline) {
+			tb.Fatalf("rp did not load the provider's metadata within %s: %v", readyWithin, a.OIDC.Ready())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return a
+}
+
+// Start is Serve without waiting for the provider's metadata: for tests of
+// an rp whose provider does not answer.
+func Start(tb testing.TB, ln net.Listener, env map[string]string, logger *slog.Logger) *app.App {
+	tb.Helper()
 	if env["RP_ADDR"] == "" {
 		env["RP_ADDR"] = ln.Addr().String()
 	}
@@ -69,12 +84,5 @@ func Serve(tb testing.TB, ln net.Listener, env map[string]string, logger *slog.L
 			tb.Errorf("rp Close: %v", err)
 		}
 	})
-	deadline := time.Now().Add(readyWithin)
-	for a.OIDC.Ready() != nil {
-		if time.Now().After(deadline) {
-			tb.Fatalf("rp did not load the provider's metadata within %s: %v", readyWithin, a.OIDC.Ready())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	return a
 }
