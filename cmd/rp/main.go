@@ -17,6 +17,7 @@ import (
 
 	"github.com/rp-project/rp/internal/app"
 	"github.com/rp-project/rp/internal/config"
+	"github.com/rp-project/rp/internal/session"
 )
 
 func main() {
@@ -40,6 +41,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return code
 	}
 	logger := app.NewLogger(cfg, stderr)
+	// go-redis logs failed dials by itself while Redis is down: into rp's
+	// log too. It has one logger per process, so it is set here.
+	session.LogRedisTo(logger)
 	// SIGTERM or SIGINT starts a graceful shutdown (app.Serve); a second
 	// one ends rp at once, as signals do by default.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
