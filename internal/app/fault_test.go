@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/rp-project/rp/internal/app/apptest"
+	"github.com/rp-project/rp/internal/session"
 	"github.com/rp-project/rp/internal/session/sessiontest"
 	"github.com/rp-project/rp/internal/testprovider"
 )
@@ -85,6 +86,7 @@ func newFaultRig(t *testing.T, store *sessiontest.Server) *faultRig {
 	rig := &faultRig{t: t, op: op, store: store, logs: &lockedBuffer{}}
 	// Per-request lines would be 10,000 of them: rp logs at WARN here.
 	logger := slog.New(slog.NewTextHandler(rig.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	session.LogRedisTo(logger) // as cmd/rp does: go-redis's failed dials in rp's log, not on stderr
 	for i := range rig.bases {
 		// Both on 127.0.0.1: a cookie belongs to a host, not a port, so
 		// a client's cookie reaches both instances, as it would reach
