@@ -325,6 +325,13 @@ func runFault(t *testing.T, store *sessiontest.Server) {
 		t.Fatal("the load did not reach the fault within the deadline")
 	}
 
+	// A session saved just before the store stops must outlive the
+	// restart too: the last writes before a stop are kept.
+	justBefore, err := rig.signIn("fault-just-before", "sid-just-before", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	// The fault: the provider rotates its key (the old one is no longer
 	// published, as after a real rotation's overlap) and the store stops.
 	ft.start = time.Now()
@@ -360,6 +367,11 @@ func runFault(t *testing.T, store *sessiontest.Server) {
 	}
 	close(ft.recovered)
 
+	for i := range rig.bases {
+		if err := rig.whoami(justBefore, "fault-just-before", i); err != nil {
+			t.Errorf("the session saved just before the store stopped: %v", err)
+		}
+	}
 	// After it: the provider's retry of the logout token ends the
 	// victim's session on both instances.
 	if status, body, err := rig.backchannel(victimToken, 1); err != nil || status != http.StatusOK {

@@ -61,13 +61,14 @@ type Server struct {
 
 // StartRedis starts redis-server as docker-compose.yml's redis service
 // runs it: an append-only file (--appendonly yes) and noeviction. Like
-// compose, it keeps Redis's default --appendfsync everysec: a clean stop
-// (SIGTERM, as Stop sends) writes and fsyncs the file whatever the
-// setting, so no acknowledged write is lost on a restart, and the test
-// runs what deployments run; only a crash of the machine could lose the
-// last second, which "always" would prevent at the cost of an fsync per
-// write. RDB snapshots are off (--save ""): the append-only file alone
-// brings the sessions back.
+// compose, it keeps Redis's default --appendfsync everysec, so the test
+// runs what deployments run: Redis writes the file before it answers a
+// write, and a clean stop (SIGTERM, as Stop sends) also fsyncs it, so a
+// restart loses no acknowledged write. Only a crash of the machine could
+// lose the last second of writes, which "always" would prevent at the
+// cost of an fsync per write; a restart does not need it. RDB snapshots
+// are off (--save ""): the append-only file alone brings the sessions
+// back.
 //
 // Without redis-server the test is skipped, or fails under CI=true.
 func StartRedis(tb testing.TB) *Server {
