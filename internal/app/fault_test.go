@@ -357,6 +357,7 @@ func runFault(t *testing.T, store *sessiontest.Server) {
 	if wait := faultOutage - time.Since(ft.start); wait > 0 {
 		time.Sleep(wait) // the outage itself, not an assertion
 	}
+	restart := time.Now()
 	store.Start()
 	ft.storeBack = time.Now()
 	for i := range rig.bases {
@@ -449,10 +450,12 @@ func runFault(t *testing.T, store *sessiontest.Server) {
 		res.total, took.Round(time.Millisecond), float64(res.total)/took.Seconds(), faultClients,
 		res.ok, len(res.down), len(res.fails), res.okAfter)
 	t.Logf("latency: ok %s; store-down pages %s", res.okTimes, res.downTimes)
-	t.Logf("fault: the store took %v to stop and was down for %v; /readyz 200 again %v and %v after it answered; the last 503 ended %v after it answered",
-		stopped.Round(time.Millisecond), ft.storeBack.Sub(ft.start).Round(time.Millisecond),
-		ft.ready[0].Sub(ft.storeBack).Round(time.Millisecond), ft.ready[1].Sub(ft.storeBack).Round(time.Millisecond),
-		lastDown.Sub(ft.storeBack).Round(time.Millisecond))
+	ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+	t.Logf("fault: the store took %v to stop, was started again %v later and answered %v after that (down %v in all); "+
+		"/readyz 200 again %v and %v after it answered; clients saw 503s until %v after the fault began (%v after the store answered)",
+		ms(stopped), ms(restart.Sub(ft.start)-stopped), ms(ft.storeBack.Sub(restart)), ms(ft.storeBack.Sub(ft.start)),
+		ms(ft.ready[0].Sub(ft.storeBack)), ms(ft.ready[1].Sub(ft.storeBack)),
+		ms(lastDown.Sub(ft.start)), ms(lastDown.Sub(ft.storeBack)))
 	if res.total != faultClients*faultPerClient {
 		t.Errorf("%d requests made, want %d", res.total, faultClients*faultPerClient)
 	}
