@@ -12,8 +12,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/rp-project/rp/internal/app"
 	"github.com/rp-project/rp/internal/config"
@@ -46,9 +44,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	session.LogRedisTo(logger)
 	// SIGTERM or SIGINT starts a graceful shutdown (app.Serve); a second
 	// one ends rp at once, as signals do by default.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := shutdownOnSignal(context.Background())
 	defer stop()
-	go func() { <-ctx.Done(); stop() }()
 	if err := app.Run(ctx, cfg, logger); err != nil {
 		logger.Error("rp stopped", "err", err)
 		return 1
