@@ -91,7 +91,7 @@ func StartRedis(tb testing.TB) *Server {
 		out:     &syncBuffer{},
 	}
 	s.ready = func(ctx context.Context) error {
-		c := redis.NewClient(&redis.Options{Addr: s.Addr, DisableIdentity: true, MaxRetries: -1})
+		c := redis.NewClient(&redis.Options{Addr: s.Addr, DisableIdentity: true, MaxRetries: -1, DialerRetries: 1})
 		defer c.Close()
 		// PING answers an error (LOADING) while the append-only file is
 		// read: ready means PONG.
