@@ -12,13 +12,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/rp-project/rp/internal/app"
 	"github.com/rp-project/rp/internal/config"
 	"github.com/rp-project/rp/internal/logbuf"
+	"github.com/rp-project/rp/internal/session"
 )
 
 // logFlushDelay bounds how late a request's log line is written: one
@@ -50,11 +49,13 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	logs := logbuf.New(stderr, logFlushDelay)
 	defer logs.Close()
 	logger := app.NewLogger(cfg, logs)
+	// go-redis logs failed dials by itself while Redis is down: into rp's
+	// log too. It has one logger per process, so it is set here.
+	session.LogRedisTo(logger)
 	// SIGTERM or SIGINT starts a graceful shutdown (app.Serve); a second
 	// one ends rp at once, as signals do by default.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := shutdownOnSignal(context.Background())
 	defer stop()
-	go func() { <-ctx.Done(); stop() }()
 	if err := app.Run(ctx, cfg, logger); err != nil {
 		logger.Error("rp stopped", "err", err)
 		return 1

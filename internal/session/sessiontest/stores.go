@@ -1,6 +1,8 @@
 // Package sessiontest gives tests their own session stores on the Redis
-// and PostgreSQL servers of the machine (a key prefix, a database), and a
-// TCP proxy that can take a store away in the middle of a test.
+// and PostgreSQL servers of the machine (a key prefix, a database), a
+// TCP proxy that can take a store away in the middle of a test, and Redis
+// and PostgreSQL servers of a test's own that it can stop and restart
+// (server.go).
 //
 // The servers are found at RP_TEST_REDIS_URL (default
 // redis://127.0.0.1:6379/0) and RP_TEST_POSTGRES_URL (default
