@@ -45,7 +45,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return code
 	}
 	// Lines are written in batches, at most logFlushDelay late (WARN and
-	// above at once), and every one before rp exits.
+	// above at once), and every one when run returns. A second signal or
+	// a crash outside a handler ends rp without it: up to logFlushDelay of
+	// INFO lines can be lost then.
 	logs := logbuf.New(stderr, logFlushDelay)
 	defer logs.Close()
 	logger := app.NewLogger(cfg, logs)

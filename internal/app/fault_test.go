@@ -84,7 +84,8 @@ func newFaultRig(t *testing.T, store *sessiontest.Server) *faultRig {
 	rig := &faultRig{op: op, logs: &lockedBuffer{}}
 	// Per-request lines would be 10,000 of them: rp logs at WARN here.
 	logger := slog.New(slog.NewTextHandler(rig.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	session.LogRedisTo(logger) // as cmd/rp does: go-redis's failed dials in rp's log, not on stderr
+	session.LogRedisTo(logger)                    // as cmd/rp does: go-redis's failed dials in rp's log, not on stderr
+	t.Cleanup(func() { session.LogRedisTo(nil) }) // the test's logger ends with it
 	for i := range rig.bases {
 		// Both on 127.0.0.1: a cookie belongs to a host, not a port, so
 		// a client's cookie reaches both instances, as it would reach

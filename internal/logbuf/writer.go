@@ -89,11 +89,14 @@ func (b *Writer) Flush() error {
 	return err
 }
 
-// Close flushes and makes later writes go straight through.
+// Close flushes and makes later writes go straight through, in one locked
+// section: no write can slip into the buffer after the flush.
 func (b *Writer) Close() error {
-	err := b.Flush()
 	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.flushLocked()
 	b.closed = true
-	b.mu.Unlock()
+	err := b.err
+	b.err = nil
 	return err
 }

@@ -104,3 +104,37 @@ func TestLargeWriteAndConcurrency(t *testing.T) {
 		t.Fatalf("%d lines, want %d", n, 8*500+1)
 	}
 }
+
+// slowWriter takes its time, so writes pile up behind a flush.
+type slowWriter struct{ countingWriter }
+
+func (s *slowWriter) Write(p []byte) (int, error) {
+	time.Sleep(time.Millisecond)
+	return s.countingWriter.Write(p)
+}
+
+// TestCloseLeavesNothingBehind: writes racing Close are either flushed by
+// it or written straight through after it; none stays buffered.
+func TestCloseLeavesNothingBehind(t *testing.T) {
+	for range 20 {
+		var out slowWriter
+		w := New(&out, time.Hour)
+		w.Write([]byte("first\n"))
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				w.Write([]byte("racing\n"))
+			}()
+		}
+		close(start)
+		w.Close()
+		wg.Wait()
+		if got, _ := out.state(); strings.Count(got, "\n") != 9 {
+			t.Fatalf("after Close and every write returned, %d of 9 lines were written", strings.Count(got, "\n"))
+		}
+	}
+}

@@ -10,8 +10,8 @@ import (
 
 // sessionsDesc describes the sessions gauge.
 var sessionsDesc = prometheus.NewDesc("rp_sessions_active",
-	"Signed-in sessions in the session store whose lifetime has not ended, across every instance sharing the store "+
-		"(a session idle past the idle timeout counts until its lifetime ends). Absent when the store cannot be read.", nil, nil)
+	"Signed-in sessions in the session store whose idle timeout and lifetime have not run out, across every instance "+
+		"sharing the store (counted at most once a minute). Absent when the store cannot be read.", nil, nil)
 
 // SessionsActive adds the rp_sessions_active gauge, read with count at most
 // once per every: scrapes in between, from any number of scrapers, get the

@@ -77,6 +77,23 @@ func TestCountActive(t *testing.T) {
 			if n := count(m); n != 0 {
 				t.Fatalf("a session past its lifetime still counts: %d", n)
 			}
+			// With an idle timeout, an idle session stops counting at its
+			// idle deadline, long before its lifetime ends.
+			skew.Store(0)
+			idle, err := Open(context.Background(), Options{Store: st.New(t), Lifetime: 12 * time.Hour, IdleTimeout: 30 * time.Minute,
+				Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { idle.Close() })
+			signIn(t, idle, Login{Issuer: iss, Subject: "carol", SID: "c1"})
+			if n := count(idle); n != 1 {
+				t.Fatalf("a fresh session with an idle timeout counts %d", n)
+			}
+			skew.Store(int64(31 * time.Minute))
+			if n := count(idle); n != 0 {
+				t.Fatalf("a session idle past its idle timeout still counts: %d", n)
+			}
 			if s := m.Stats(); s.Errors != 0 {
 				t.Fatalf("store errors: %+v", s)
 			}

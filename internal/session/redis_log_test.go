@@ -3,16 +3,12 @@ package session
 import (
 	"bytes"
 	"context"
-	"log"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // TestRedisClientLogsGoThroughSlog: with Redis down, go-redis's pool logs
@@ -28,7 +24,7 @@ func TestRedisClientLogsGoThroughSlog(t *testing.T) {
 
 	var buf lockedBuf
 	LogRedisTo(slog.New(slog.NewJSONHandler(&buf, nil)))
-	t.Cleanup(func() { redis.SetLogger(stderrRedisLogger{log.New(os.Stderr, "redis: ", log.LstdFlags)}) })
+	t.Cleanup(func() { LogRedisTo(nil) })
 
 	m, err := Open(context.Background(), Options{Store: "redis://" + addr + "/0", StoreTimeout: 2 * time.Second, Lifetime: time.Hour})
 	if err != nil {
@@ -51,14 +47,6 @@ func TestRedisClientLogsGoThroughSlog(t *testing.T) {
 	if !found {
 		t.Fatalf("go-redis's failed dial is not in rp's log:\n%s", buf.String())
 	}
-}
-
-// stderrRedisLogger is go-redis's default (plain lines on stderr), put back
-// for the other tests.
-type stderrRedisLogger struct{ l *log.Logger }
-
-func (s stderrRedisLogger) Printf(_ context.Context, format string, v ...any) {
-	s.l.Printf(format, v...)
 }
 
 type lockedBuf struct {
