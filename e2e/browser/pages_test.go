@@ -107,7 +107,7 @@ func TestEveryPageIsAccessible(t *testing.T) {
 	b.check("home-signed-in")
 
 	b.wantNoStore(s.rp("/sessions"))
-	b.wantText("Your sessions", "Chrome on Linux", "This browser", "Firefox on Android", "Sign out everywhere")
+	b.wantText("Your sessions", "Chrome on Linux", "This browser", "Firefox on Android", "Log out everywhere")
 	b.check("sessions")
 
 	b.open(s.rp("/logout"))
@@ -115,7 +115,7 @@ func TestEveryPageIsAccessible(t *testing.T) {
 	b.check("logout-confirmation")
 
 	b.wantStatus(s.app("/admin/reports"), http.StatusForbidden)
-	b.wantText("You do not have access to this page", "You are signed in as "+alice.Name, "Sign out", "request id")
+	b.wantText("You do not have access to this page", "You are signed in as "+alice.Name, "Log out", "request id")
 	b.check("forbidden")
 
 	b.wantStatus(s.rp("/no-such-page"), http.StatusNotFound)

@@ -89,8 +89,8 @@ func TestBadBrandSettings(t *testing.T) {
 		{"script", "RP_BRAND_LOGO", writeFile(t, "s.svg", []byte(`<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>`)), "has a <script> element"},
 		{"event handler", "RP_BRAND_LOGO", writeFile(t, "s.svg", []byte(`<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>`)), "event handler attribute onload"},
 		{"foreignObject", "RP_BRAND_LOGO", writeFile(t, "s.svg", []byte(`<svg xmlns="http://www.w3.org/2000/svg"><foreignObject><p xmlns="http://www.w3.org/1999/xhtml">hi</p></foreignObject></svg>`)), "has a <foreignObject> element"},
-		{"javascript link", "RP_BRAND_LOGO", writeFile(t, "s.svg", []byte(`<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"><a xlink:href="javascript:alert(1)"><rect/></a></svg>`)), `refers to "javascript:alert(1)"`},
-		{"external image", "RP_BRAND_LOGO", writeFile(t, "s.svg", []byte(`<svg xmlns="http://www.w3.org/2000/svg"><image href="https://tracker.example/p.png"/></svg>`)), "may only refer to its own parts"},
+		{"javascript link", "RP_BRAND_LOGO", writeFile(t, "s.svg", []byte(`<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"><a xlink:href="javascript:alert(1)"><rect/></a></svg>`)), "has a <a> element"},
+		{"external image", "RP_BRAND_LOGO", writeFile(t, "s.svg", []byte(`<svg xmlns="http://www.w3.org/2000/svg"><image href="https://tracker.example/p.png"/></svg>`)), "has a <image> element"},
 		{"entities", "RP_BRAND_LOGO", writeFile(t, "s.svg", []byte(`<!DOCTYPE svg [<!ENTITY x "y">]><svg xmlns="http://www.w3.org/2000/svg">&x;</svg>`)), "<!DOCTYPE>"},
 		{"unreadable", "RP_BRAND_LOGO", unreadable, "RP_BRAND_LOGO: cannot open the logo file"},
 	} {

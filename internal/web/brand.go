@@ -21,7 +21,7 @@ type Brand struct {
 // it as a document of rp's origin: sandbox gives it an opaque origin and no
 // script, and default-src 'none' lets it load nothing. The logo was checked
 // for script at start as well (config.ReadLogo).
-const logoCSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+const logoCSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'; sandbox"
 
 // logoRoute is where rp serves the logo, under the prefix.
 const logoRoute = "/static/logo"

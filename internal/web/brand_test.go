@@ -41,7 +41,7 @@ func TestBrandNameAndLogo(t *testing.T) {
 	for k, want := range map[string]string{
 		"Content-Type":            "image/svg+xml",
 		"X-Content-Type-Options":  "nosniff",
-		"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+		"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'; sandbox",
 		"Cache-Control":           "public, max-age=3600",
 	} {
 		if got := hd.Get(k); got != want {

