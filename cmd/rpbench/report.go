@@ -89,6 +89,30 @@ func (r *Report) GoalStatus(g Goal) string {
 	}
 }
 
+// Judged is the scenario's goals as the summary gives them.
+func (r *Report) Judged() []Judged {
+	var js []Judged
+	for _, g := range r.Scenario.Goals {
+		label := func(name string) string {
+			if o := r.outcome(name); o != nil {
+				return o.Target.Label
+			}
+			if t := r.Scenario.target(name); t != nil {
+				return t.Label
+			}
+			return name
+		}
+		j := Judged{Scenario: r.Scenario.Name, What: label(g.Target) + " ÷ " + label(g.Baseline) + ", req/s",
+			Goal: "≥ " + trimFloat(g.Min), Limit: g.Min, Unit: "×", Higher: true, Value: math.NaN(), Measured: "—"}
+		if med, _, _, ok := r.Ratio(g.Target, g.Baseline); ok {
+			j.Value, j.Measured = med, fmt.Sprintf("%.2f", med)
+		}
+		j.Status = r.GoalStatus(g)
+		js = append(js, j)
+	}
+	return js
+}
+
 // Table is the results as a Markdown table.
 func (r *Report) Table() string {
 	sc := r.Scenario
@@ -231,20 +255,7 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "# Benchmark: %s\n\n", sc.Title)
 	fmt.Fprintf(&b, "<!-- Written by `go run ./cmd/rpbench -scenario %s`. Run it again rather than editing this file. -->\n\n", sc.Name)
 	fmt.Fprintf(&b, "Run on %s UTC (%s).\n\n", r.Started.Format("2006-01-02 15:04"), r.Finished.Sub(r.Started).Round(time.Second))
-	fmt.Fprintf(&b, "- **Machine**: %s, %d logical CPUs, %.1f GiB RAM, %s.\n", m.CPU, m.Cores, m.MemGiB, m.OS)
-	if m.BusyBefore >= 0 {
-		fmt.Fprintf(&b, "- **Machine load before the run**: %.0f%% of the CPU time was busy in the second before it.\n", 100*m.BusyBefore)
-	}
-	fmt.Fprintf(&b, "- **Go**: %s (rpbench, and rp built with `go build ./cmd/rp`).\n", m.Go)
-	if m.Commit != "" {
-		fmt.Fprintf(&b, "- **rp**: commit %s.\n", m.Commit)
-	}
-	if len(o.RPEnv) > 0 {
-		fmt.Fprintf(&b, "- **rp's extra environment** (an experiment, not the defaults): `%s`.\n", strings.Join(o.RPEnv, " "))
-	}
-	for _, v := range m.Versions {
-		fmt.Fprintf(&b, "- %s\n", v)
-	}
+	b.WriteString(machineMarkdown(m, o))
 	fmt.Fprintf(&b, "- **Load**: rpbench's own load generator, in the rpbench process: %d keep-alive HTTP/1.1 connections, "+
 		"one request in flight on each (no pipelining), the same prepared request repeated; %s warm-up on the same connections, "+
 		"then %s measured, per target", o.Connections, o.Warmup, o.Duration)
@@ -290,9 +301,70 @@ func (r *Report) Markdown() string {
 			fmt.Fprintf(&b, "- %s\n", c)
 		}
 	}
-	fmt.Fprintf(&b, "\n## Reproduce\n\n```sh\ngo run ./cmd/rpbench -scenario %s -duration %s -warmup %s -c %d -count %d\n```\n",
-		sc.Name, o.Duration, o.Warmup, o.Connections, o.Count)
+	fmt.Fprintf(&b, "\n## Reproduce\n\n```sh\n%s\n```\n", reproduceCommand(o, sc.Name))
 	return b.String()
+}
+
+// reportHead is the start of a scenario's report that is not a throughput
+// table: title, how it was written, when.
+func reportHead(name, title string, began time.Time) string {
+	return fmt.Sprintf("# Benchmark: %s\n\n<!-- Written by `go run ./cmd/rpbench -scenario %s`. Run it again rather than editing this file. -->\n\n"+
+		"Run on %s UTC (%s).\n\n", title, name, began.Format("2006-01-02 15:04"), time.Since(began).Round(time.Second))
+}
+
+// machineMarkdown is the Markdown list of what the run was made on.
+func machineMarkdown(m *Machine, o Options) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "- **Machine**: %s, %d logical CPUs, %.1f GiB RAM, %s.\n", m.CPU, m.Cores, m.MemGiB, m.OS)
+	if m.BusyBefore >= 0 {
+		fmt.Fprintf(&b, "- **Machine load before the run**: %.0f%% of the CPU time was busy in the second before it.\n", 100*m.BusyBefore)
+	}
+	fmt.Fprintf(&b, "- **Go**: %s (rpbench, and rp built with `go build ./cmd/rp`).\n", m.Go)
+	if m.Commit != "" {
+		fmt.Fprintf(&b, "- **rp**: commit %s.\n", m.Commit)
+	}
+	if len(o.RPEnv) > 0 {
+		fmt.Fprintf(&b, "- **rp's extra environment** (an experiment, not the defaults): `%s`.\n", strings.Join(o.RPEnv, " "))
+	}
+	for _, v := range m.Versions {
+		fmt.Fprintf(&b, "- %s\n", v)
+	}
+	return b.String()
+}
+
+// reproduceCommand is the command that runs scenario (every scenario when
+// "") with the run's settings: the flags that differ from the defaults.
+func reproduceCommand(o Options, scenario string) string {
+	args := []string{"go run ./cmd/rpbench"}
+	if scenario != "" {
+		args = append(args, "-scenario "+scenario)
+	}
+	d := defaultOptions()
+	add := func(differs bool, flag string, v any) {
+		if differs {
+			args = append(args, fmt.Sprintf("-%s %v", flag, v))
+		}
+	}
+	add(o.Duration != d.Duration, "duration", o.Duration)
+	add(o.Warmup != d.Warmup, "warmup", o.Warmup)
+	add(o.Connections != d.Connections, "c", o.Connections)
+	add(o.Count != d.Count, "count", o.Count)
+	add(o.SigninConns != d.SigninConns, "signin-c", o.SigninConns)
+	add(!slices.Equal(o.Sessions, d.Sessions), "sessions", joinInts(o.Sessions))
+	add(o.Logouts != d.Logouts, "logouts", o.Logouts)
+	add(o.MemSessions != d.MemSessions, "memory-sessions", o.MemSessions)
+	for _, e := range o.RPEnv {
+		args = append(args, "-rp-env "+e)
+	}
+	return strings.Join(args, " ")
+}
+
+func joinInts(xs []int) string {
+	var s []string
+	for _, x := range xs {
+		s = append(s, strconv.Itoa(x))
+	}
+	return strings.Join(s, ",")
 }
 
 func fmtRate(x float64) string {

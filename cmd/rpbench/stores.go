@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -78,7 +79,7 @@ func preparePostgres(h *Harness) (string, func(), error) {
 		return "", nil, fmt.Errorf("-postgres %q: %w", spec, err)
 	}
 	name := strings.TrimPrefix(u.Path, "/")
-	if name == "" || name == "postgres" || strings.ContainsAny(name, `/"`) {
+	if name == "" || slices.Contains([]string{"postgres", "test", "template0", "template1"}, name) || strings.ContainsAny(name, `/"`) {
 		return "", nil, fmt.Errorf("-postgres %q: name a database rpbench may drop and create, e.g. /rpbench", spec)
 	}
 	admin := *u
