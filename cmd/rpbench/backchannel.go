@@ -44,8 +44,9 @@ func backchannelScenario() *Scenario {
 			"against the provider's keys, fetched once, and its claims), claims its jti in the store, finds the session through the " +
 			"(iss, sid) index and deletes it. The latency is the time from sending the request to reading rp's answer (200), " +
 			"on a keep-alive connection. A few logouts before the measured ones warm rp up (the provider's keys, the connection). " +
-			"After the logouts rpbench checks in the store that each ended session and its index entry are gone, and that sessions " +
-			"not logged out are still there. Between sizes the ended sessions are stored again and the store filled up to the next size.",
+			"The logouts go in passes of at most a tenth of the sessions stored; after each pass rpbench checks in the store that each ended session " +
+			"and its index entry are gone and that sessions not logged out are still there, then stores the ended ones again. " +
+			"rp is stopped while the store is filled up to the next size, and started again on it.",
 		Caveats: []string{
 			"The memory store lives inside rp's process and cannot be filled from outside: for it, rpbench runs rp in its own process " +
 				"(`internal/app`, the same handler as the binary) on a loopback listener, fills it through the same bulk fill, and sends the same requests. " +
@@ -73,6 +74,7 @@ type bcSize struct {
 	Sessions      int
 	P50, P99, Max time.Duration
 	Logouts       int
+	Passes        int           // of at most a tenth of the sessions each
 	Fill          time.Duration // filling up to this size (from the previous one)
 	BytesPer      float64       // the store's growth per session added
 }
@@ -210,7 +212,6 @@ func measureBackchannelStore(h *Harness, op *testprovider.Provider, t *Target, b
 		}
 	}
 	filled := 0
-	var ended []int // logged out at the last size, stored again before the next
 	rng := rand.New(rand.NewPCG(1, 2))
 	for si, n := range h.Opts.Sessions {
 		prefix := h.Step(fmt.Sprintf("backchannel %s %s sessions", t.Name, fmtCount(n)))
@@ -222,13 +223,6 @@ func measureBackchannelStore(h *Harness, op *testprovider.Provider, t *Target, b
 		if err != nil {
 			r.Err = fmt.Errorf("opening the store to fill it: %w", err)
 			return r
-		}
-		for _, i := range ended {
-			if err := m.PutBack(h.Ctx, op.Issuer, i, blob); err != nil {
-				closeM(m)
-				r.Err = fmt.Errorf("storing the ended sessions again: %w", err)
-				return r
-			}
 		}
 		before, err := m.StoreBytes(h.Ctx)
 		if err != nil {
@@ -258,69 +252,86 @@ func measureBackchannelStore(h *Harness, op *testprovider.Provider, t *Target, b
 			}
 		}
 
-		// Distinct random sessions: a few to warm up, then the measured
-		// ones; at most a tenth of those stored, so that the store keeps
-		// its size within 10%.
+		// Passes of distinct random sessions, each at most a tenth of
+		// those stored, so that the store keeps its size within 10%: the
+		// first pass begins with a few logouts to warm up; after each
+		// pass the ended sessions are checked and stored again, with rp
+		// running (a second rp instance could be writing the store too).
 		warm := min(50, max(5, h.Opts.Logouts/10))
-		count := max(2, min(n/10, h.Opts.Logouts+warm))
-		pick := map[int]bool{}
-		var order []int
-		for len(order) < count {
-			i := rng.IntN(n)
-			if !pick[i] {
-				pick[i] = true
-				order = append(order, i)
-			}
-		}
-		tokens := make([]string, len(order))
-		for k, i := range order {
-			tokens[k] = op.LogoutToken(op.LogoutClaims("", session.FillSID(i)), testprovider.TokenHeader{})
-		}
-		h.Progress("%s: %d logouts (%d to warm up), one at a time", prefix, len(order)-min(warm, len(order)-1), min(warm, len(order)-1))
+		perPass := max(2, n/10)
 		client := &http.Client{Timeout: 30 * time.Second}
 		var lat []time.Duration
-		for k := range order {
-			d, err := bt.logout(client, tokens[k])
+		passes, checked := 0, 0
+		for len(lat) < h.Opts.Logouts {
+			count := min(perPass, h.Opts.Logouts-len(lat))
+			skip := 0
+			if passes == 0 {
+				count = min(perPass, count+warm)
+				skip = min(warm, count-1)
+			}
+			passes++
+			pick := map[int]bool{}
+			var order []int
+			for len(order) < count {
+				if i := rng.IntN(n); !pick[i] {
+					pick[i] = true
+					order = append(order, i)
+				}
+			}
+			tokens := make([]string, len(order))
+			for k, i := range order {
+				tokens[k] = op.LogoutToken(op.LogoutClaims("", session.FillSID(i)), testprovider.TokenHeader{})
+			}
+			if passes == 1 {
+				h.Progress("%s: %d logouts one at a time (%d to warm up first), in passes of at most %d", prefix, h.Opts.Logouts, skip, perPass)
+			}
+			for k := range order {
+				d, err := bt.logout(client, tokens[k])
+				if err != nil {
+					r.Err = fmt.Errorf("logout of session %d of %d: %w", order[k], n, err)
+					return r
+				}
+				if k >= skip {
+					lat = append(lat, d)
+				}
+			}
+			// Did each logout end its session, and only its session?
+			var controls []int
+			for len(controls) < min(20, n-len(order)) {
+				if i := rng.IntN(n); !pick[i] && !slices.Contains(controls, i) {
+					controls = append(controls, i)
+				}
+			}
+			m, err := open()
 			if err != nil {
-				r.Err = fmt.Errorf("logout of session %d of %d: %w", order[k], n, err)
+				r.Err = fmt.Errorf("opening the store to check it: %w", err)
 				return r
 			}
-			if k >= min(warm, len(order)-1) {
-				lat = append(lat, d)
+			err = checkEnded(h.Ctx, m, order, controls)
+			for _, i := range order {
+				if err == nil {
+					err = m.PutBack(h.Ctx, op.Issuer, i, blob)
+				}
 			}
+			closeM(m)
+			if err != nil {
+				r.Err = err
+				return r
+			}
+			checked += len(order)
 		}
 		client.CloseIdleConnections()
-		slices.Sort(lat)
-		size.Logouts = len(lat)
-		size.P50, size.P99, size.Max = percentile(lat, 50), percentile(lat, 99), lat[len(lat)-1]
 		if bt.inApp == nil {
 			bt.stopRP()
 		}
-
-		// Did each logout end its session, and only its session?
-		m, err = open()
-		if err != nil {
-			r.Err = fmt.Errorf("opening the store to check it: %w", err)
-			return r
-		}
-		var controls []int
-		for len(controls) < min(20, n-len(order)) {
-			if i := rng.IntN(n); !pick[i] && !slices.Contains(controls, i) {
-				controls = append(controls, i)
-			}
-		}
-		err = checkEnded(h.Ctx, m, order, controls)
-		closeM(m)
-		if err != nil {
-			r.Err = err
-			return r
-		}
-		ended = order
-		h.Progress("%s: p50 %s, p99 %s, max %s over %d logouts; checked: the %d ended sessions and their index entries are gone, %d others are still stored",
-			prefix, fmtDur(size.P50), fmtDur(size.P99), fmtDur(size.Max), size.Logouts, len(order), len(controls))
+		slices.Sort(lat)
+		size.Logouts, size.Passes = len(lat), passes
+		size.P50, size.P99, size.Max = percentile(lat, 50), percentile(lat, 99), lat[len(lat)-1]
+		h.Progress("%s: p50 %s, p99 %s, max %s over %d logouts in %d passes; checked: each of the %d ended sessions and its index entry were gone, 20 others still stored after each pass",
+			prefix, fmtDur(size.P50), fmtDur(size.P99), fmtDur(size.Max), size.Logouts, passes, checked)
 		r.Sizes = append(r.Sizes, size)
 	}
-	r.Checks = append(r.Checks, "at every size, each logout answered 200; afterwards each ended session and its index entry were gone from the store, "+
+	r.Checks = append(r.Checks, "at every size, each logout answered 200; after each pass each ended session and its index entry were gone from the store, "+
 		"and 20 sessions not logged out, chosen at random, were still stored")
 	return r
 }
@@ -477,7 +488,8 @@ func backchannelMarkdown(h *Harness, results []bcResult, sizes []int, began time
 	b.WriteString(reportHead(sc.Name, sc.Title, began))
 	b.WriteString(machineMarkdown(&h.Machine, h.Opts))
 	fmt.Fprintf(&b, "- **Load**: one logout at a time, for a session chosen at random among those stored: %d measured per store and size "+
-		"(after a few to warm up), but at most a tenth of the sessions stored, so that the store keeps its size within 10%%.\n\n", h.Opts.Logouts)
+		"(after a few to warm up), in passes of at most a tenth of the sessions stored, so that the store keeps its size within 10%%: "+
+		"after each pass the ended sessions are checked and stored again.\n\n", h.Opts.Logouts)
 	b.WriteString(backchannelTable(results, sizes))
 	fmt.Fprintf(&b, "\nThe goal: p50 with %s sessions stored within %s× of p50 with %s.\n\n", fmtCount(sizes[len(sizes)-1]), trimFloat(backchannelGoal), fmtCount(sizes[0]))
 	for _, r := range results {

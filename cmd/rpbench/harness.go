@@ -223,6 +223,7 @@ func (h *Harness) RunAll() (*Summary, error) {
 				run.Console = rep.Table() + "\n" + rep.CPUTable()
 				run.Judged = rep.Judged()
 				run.Failed = rep.Failed()
+				run.Noisy = rep.Noisy()
 			}
 			run.Err = err
 		}

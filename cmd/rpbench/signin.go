@@ -126,6 +126,7 @@ func (e *signinEnv) measure(h *Harness, selected []*Target) (*ScenarioRun, error
 			j = judge(j, true)
 		}
 		run.Judged = append(run.Judged, j)
+		run.Noisy = run.Noisy || r.Err == nil && r.Noise > noiseLimit
 	}
 	table := signinTable(results)
 	run.Console = table

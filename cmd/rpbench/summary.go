@@ -52,6 +52,7 @@ type ScenarioRun struct {
 	Failed            bool  // a target failed to run (not skipped)
 	Err               error // the scenario could not run at all
 	Partial           bool  // only some targets were selected
+	Noisy             bool  // measured while other processes took over 10% of the machine
 }
 
 // Summary is a whole run of rpbench over several scenarios.
@@ -101,6 +102,16 @@ func (s *Summary) Markdown() string {
 	fmt.Fprintf(&b, "Run on %s UTC (%s), with one command from the repository:\n\n```sh\n%s\n```\n\n",
 		s.Started.Format("2006-01-02 15:04"), s.Finished.Sub(s.Started).Round(time.Second), reproduceCommand(s.Opts, ""))
 	b.WriteString(machineMarkdown(s.Machine, s.Opts))
+	var noisy []string
+	for _, r := range s.Runs {
+		if r.Noisy {
+			noisy = append(noisy, r.Scenario.Name)
+		}
+	}
+	if len(noisy) > 0 {
+		fmt.Fprintf(&b, "\n⚠ Some results of %s were measured while other processes took more than %.0f%% of the machine's CPU time: "+
+			"they are less reliable (see the reports).\n", strings.Join(noisy, ", "), 100*noiseLimit)
+	}
 	b.WriteString("\nEvery result is measured against a baseline from the same run, on the same machine, " +
 		"and the goals are judged on those ratios or on rp's own CPU time and memory, which carry over to other machines better than absolute numbers.\n\n")
 	b.WriteString("![Each goal: the measured value as a bar, the goal as a line](summary.svg)\n\n")
@@ -133,26 +144,28 @@ func mdCell(s string) string {
 type chartRow struct {
 	Y                   int
 	Label, Value, Goal  string
-	BarWidth, GoalX     float64
+	BarWidth, GoalX     float64 // GoalX: where the goal line is
 	Color, StatusText   string
 	LabelY, BarY, TextY int
 }
 
-// chart lays out the summary's goals: one row each, with its own scale
-// (the goals have different units), the bar the measured value and a dark
-// line the goal.
+// chart lays out the summary's goals: one row each, the bar the measured
+// value and a dark line the goal. The goals have different units, so each
+// row has its own scale, from 0 to twice the goal: the goal line is at the
+// same place on every row, a longer bar is more (better for a ≥ goal,
+// worse for a < goal), and a value past twice the goal fills the row.
 func chart(judged []Judged) (rows []chartRow, height int) {
-	const barMax = 460.0
+	const barMax = 440.0
 	y := 56
 	for _, j := range judged {
 		r := chartRow{Y: y, LabelY: y + 14, BarY: y + 22, TextY: y + 37,
 			Label: j.Scenario + ": " + j.What, Value: j.Measured, Goal: "goal " + j.Goal}
-		scale := max(j.Limit, j.Value) * 1.25
-		if !j.Judged() || scale <= 0 || math.IsNaN(scale) || math.IsInf(scale, 0) {
-			r.Color, r.StatusText, r.GoalX = "#8c959f", "not measured", -1
+		full := 2 * j.Limit
+		if !j.Judged() || full <= 0 || math.IsNaN(j.Value) || math.IsInf(j.Value, 0) {
+			r.Color, r.StatusText, r.GoalX = "#8c959f", "not measured", 20+barMax/2
 		} else {
-			r.BarWidth = math.Max(1, barMax*j.Value/scale)
-			r.GoalX = 20 + barMax*j.Limit/scale
+			r.BarWidth = math.Max(1, barMax*math.Min(j.Value, full)/full)
+			r.GoalX = 20 + barMax/2
 			r.Color, r.StatusText = "#1a7f37", "met"
 			if !j.Met() {
 				r.Color, r.StatusText = "#cf222e", j.Status
@@ -164,16 +177,16 @@ func chart(judged []Judged) (rows []chartRow, height int) {
 	return rows, y + 24
 }
 
-var svgTemplate = template.Must(template.New("svg").Parse(`<svg xmlns="http://www.w3.org/2000/svg" width="760" height="{{.Height}}" viewBox="0 0 760 {{.Height}}" font-family="sans-serif" font-size="13">
+var svgTemplate = template.Must(template.New("svg").Parse(`<svg xmlns="http://www.w3.org/2000/svg" width="960" height="{{.Height}}" viewBox="0 0 960 {{.Height}}" font-family="sans-serif" font-size="13">
 <title>rp's benchmark goals: {{.Title}}</title>
-<rect x="0" y="0" width="760" height="{{.Height}}" fill="#ffffff"/>
+<rect x="0" y="0" width="960" height="{{.Height}}" fill="#ffffff"/>
 <text x="20" y="28" font-size="16" font-weight="bold" fill="#1f2328">rp's benchmark goals</text>
-<text x="20" y="46" fill="#57606a">{{.Title}}. Bars: measured; black line: goal (each row has its own scale).</text>
+<text x="20" y="46" fill="#57606a">{{.Title}}. Bars: measured; black line: the goal, each row scaled from 0 to twice its goal.</text>
 {{range .Rows}}<g>
 <text x="20" y="{{.LabelY}}" fill="#1f2328">{{.Label}}</text>
 <rect x="20" y="{{.BarY}}" width="{{printf "%.1f" .BarWidth}}" height="20" fill="{{.Color}}"/>
-{{if ge .GoalX 0.0}}<line x1="{{printf "%.1f" .GoalX}}" y1="{{.BarY}}" x2="{{printf "%.1f" .GoalX}}" y2="{{.TextY}}" stroke="#1f2328" stroke-width="2"/>
-{{end}}<text x="500" y="{{.TextY}}" fill="#1f2328">{{.Value}} ({{.Goal}}): {{.StatusText}}</text>
+<line x1="{{printf "%.1f" .GoalX}}" y1="{{.BarY}}" x2="{{printf "%.1f" .GoalX}}" y2="{{.TextY}}" stroke="#1f2328" stroke-width="2"/>
+<text x="480" y="{{.TextY}}" fill="#1f2328">{{.Value}} ({{.Goal}}): {{.StatusText}}</text>
 </g>
 {{end}}</svg>
 `))
