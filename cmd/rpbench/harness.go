@@ -24,6 +24,7 @@ type Scenario struct {
 	Baselines   []Baseline
 	Goals       []Goal
 	Caveats     []string // Markdown list items for the report
+	Expect      string   // what a successful answer carries (default: the upstream's exact body)
 	// Setup starts what the selected targets share (an upstream, a
 	// provider) and returns what stops it.
 	Setup func(h *Harness, selected []*Target) (teardown func(), err error)

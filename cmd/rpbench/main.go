@@ -11,7 +11,7 @@
 //	go run ./cmd/rpbench -scenario proxy -count 5          # five rounds: medians and ranges
 //	go run ./cmd/rpbench -scenario proxy -targets direct,bare,memory -duration 3s
 //	go run ./cmd/rpbench -scenario backchannel -sessions 1000,100000 -logouts 200
-//	go run ./cmd/rpbench -targets memory -profile /tmp/prof   # perf record -g of rp during the window
+//	go run ./cmd/rpbench -scenario proxy -targets memory -profile /tmp/prof   # perf record -g of rp
 //	go run ./cmd/rpbench -list                             # scenarios and their targets
 //
 // Scenarios, in the order they run:

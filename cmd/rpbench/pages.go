@@ -29,6 +29,7 @@ func pagesScenario() *Scenario {
 			"holds `<h1>Alice Example</h1>` (the page shows times in words, e.g. \"5 minutes ago\", so it is not byte-for-byte the same " +
 			"on every request). rp is `go build ./cmd/rp` with RP_* settings (everything else at its defaults: request log at info, " +
 			"written to a file; idle timeout 1h; but RP_SHUTDOWN_TIMEOUT=1s, so that it stops at once between targets). The OpenID provider is `internal/testprovider` in the rpbench process, used only to sign in.",
+		Expect:    "the signed-in user's page (`<h1>Alice Example</h1>` in the body)",
 		Baselines: []Baseline{{"handler", "× bare handler"}},
 		Goals:     []Goal{{"memory", "handler", 0.5}},
 		Caveats: []string{

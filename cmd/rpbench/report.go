@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -271,7 +272,8 @@ func (r *Report) Markdown() string {
 	if r.Noisy() {
 		fmt.Fprintf(&b, "⚠ measured while other processes took more than %.0f%% of the machine's CPU time (after %d retries): less reliable.\n\n", 100*noiseLimit, o.Retries)
 	}
-	b.WriteString("req/s counts only 200 answers carrying the upstream's exact body; anything else is an error. " +
+	expect := cmp.Or(sc.Expect, "the upstream's exact body")
+	b.WriteString("req/s counts only 200 answers carrying " + expect + "; anything else is an error. " +
 		"p50 and p99 are the latencies seen by the load generator (connection queueing included). " +
 		"The ratio columns divide a target's req/s by the baseline's measured in the same round, a minute apart at most; " +
 		"with several rounds they give the median ratio and the range, and the issue targets are judged on the median ratio. " +
@@ -294,7 +296,7 @@ func (r *Report) Markdown() string {
 		}
 		fmt.Fprintf(&b, "- **%s**: %s.\n", oc.Target.Label, strings.Join(res.Checks, "; "))
 	}
-	b.WriteString("\nAfter each measurement the same request was sent once more and had to get 200 with the upstream's body.\n")
+	b.WriteString("\nAfter each measurement the same request was sent once more and had to get 200 with " + expect + ".\n")
 	if len(sc.Caveats) > 0 {
 		b.WriteString("\n## Caveats\n\n")
 		for _, c := range sc.Caveats {
