@@ -209,7 +209,7 @@ func (h *Harness) RunAll() (*Summary, error) {
 		h.Progress("== scenario %d of %d: %s (%s)", i+1, len(plan), sc.Name, sc.Title)
 		run := &ScenarioRun{Scenario: sc, Started: time.Now().UTC(), Partial: len(sel) < len(sc.Targets)}
 		if len(sel) == 0 {
-			run.Err = errors.New("none of -targets is one of its targets")
+			h.Progress("scenario %s has none of -targets: skipped", sc.Name)
 		} else if sc.Measure != nil {
 			r, err := sc.Measure(h, sel)
 			if r != nil {

@@ -342,8 +342,16 @@ func reproduceCommand(o Options, scenario string) string {
 		args = append(args, "-scenario "+scenario)
 	}
 	d := defaultOptions()
+	// The flags each scenario reads; every one for the whole run.
+	uses := map[string][]string{
+		"proxy":       {"duration", "warmup", "c", "count"},
+		"pages":       {"duration", "warmup", "c", "count"},
+		"signin":      {"duration", "warmup", "signin-c"},
+		"memory":      {"memory-sessions"},
+		"backchannel": {"sessions", "logouts"},
+	}
 	add := func(differs bool, flag string, v any) {
-		if differs {
+		if differs && (scenario == "" || slices.Contains(uses[scenario], flag)) {
 			args = append(args, fmt.Sprintf("-%s %v", flag, v))
 		}
 	}

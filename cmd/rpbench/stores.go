@@ -47,7 +47,8 @@ func prepareRedis(h *Harness) (string, func(), error) {
 	}
 	c := redis.NewClient(opts)
 	flush := func() error {
-		ctx, cancel := context.WithTimeout(h.Ctx, 10*time.Second)
+		// Also after an interrupt: the database may hold gigabytes.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(h.Ctx), time.Minute)
 		defer cancel()
 		return c.FlushDB(ctx).Err()
 	}
@@ -85,7 +86,8 @@ func preparePostgres(h *Harness) (string, func(), error) {
 	admin := *u
 	admin.Path = "/postgres"
 	exec := func(stmts ...string) error {
-		ctx, cancel := context.WithTimeout(h.Ctx, 30*time.Second)
+		// Also after an interrupt: the database may hold gigabytes.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(h.Ctx), time.Minute)
 		defer cancel()
 		c, err := pgx.Connect(ctx, admin.String())
 		if err != nil {

@@ -203,7 +203,10 @@ func TestReproduceCommand(t *testing.T) {
 		t.Errorf("defaults: %q", got)
 	}
 	o.Sessions, o.Duration, o.RPEnv = []int{1000, 100000}, time.Second, []string{"GOGC=200"}
-	if got, want := reproduceCommand(o, "backchannel"), "go run ./cmd/rpbench -scenario backchannel -duration 1s -sessions 1000,100000 -rp-env GOGC=200"; got != want {
+	if got, want := reproduceCommand(o, "backchannel"), "go run ./cmd/rpbench -scenario backchannel -sessions 1000,100000 -rp-env GOGC=200"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got, want := reproduceCommand(o, ""), "go run ./cmd/rpbench -duration 1s -sessions 1000,100000 -rp-env GOGC=200"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
