@@ -145,7 +145,7 @@ func backchannelJudged(r bcResult, sizes []int) Judged {
 		j.Status = "n/a (one size measured)"
 	case pLo > 0 && pHi > 0:
 		j.Value = float64(pHi) / float64(pLo)
-		j.Measured = fmt.Sprintf("%.2f (%s vs %s)", j.Value, fmtDur(pHi), fmtDur(pLo))
+		j.Measured = fmt.Sprintf("%s (%s vs %s)", fmtRatio(j.Value, backchannelGoal), fmtDur(pHi), fmtDur(pLo))
 		j = judge(j, false)
 	}
 	return j

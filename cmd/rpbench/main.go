@@ -6,7 +6,7 @@
 // run, or as rp's own CPU time, latency or memory, which carry over to
 // other machines better than absolute numbers.
 //
-//	go run ./cmd/rpbench                                   # every scenario (about 10 minutes on 2 cores)
+//	go run ./cmd/rpbench                                   # every scenario (about 11 minutes on 2 cores)
 //	go run ./cmd/rpbench -scenario pages,signin            # some scenarios
 //	go run ./cmd/rpbench -scenario proxy -count 5          # five rounds: medians and ranges
 //	go run ./cmd/rpbench -scenario proxy -targets direct,bare,memory -duration 3s
@@ -90,10 +90,11 @@ type Options struct {
 	OAuth2Proxy string
 	RedisURL    string
 	PostgresURL string
-	SigninConns int   // concurrent sign-ins
-	Sessions    []int // the back-channel scenario's store sizes
-	Logouts     int   // back-channel logouts measured per store and size
-	MemSessions int   // sessions stored by the memory scenario
+	SigninConns int    // concurrent sign-ins
+	Sessions    []int  // the back-channel scenario's store sizes
+	Logouts     int    // back-channel logouts measured per store and size
+	MemSessions int    // sessions stored by the memory scenario
+	Note        string // shown at the top of every report and on the chart
 }
 
 // defaultOptions are the flags' defaults.
@@ -155,6 +156,7 @@ func parseOptions(args []string, stderr io.Writer) (o Options, list bool, err er
 	fs.StringVar(&sessions, "sessions", joinInts(d.Sessions), "comma separated numbers of stored sessions (backchannel)")
 	fs.IntVar(&o.Logouts, "logouts", d.Logouts, "back-channel logouts measured per store and number of sessions (backchannel)")
 	fs.IntVar(&o.MemSessions, "memory-sessions", d.MemSessions, "sessions stored in the memory store to measure memory per session (memory)")
+	fs.StringVar(&o.Note, "note", "", "a note shown at the top of every report and on the chart, e.g. \"provisional: measured on a busy machine\"")
 	fs.BoolVar(&list, "list", false, "list the scenarios and their targets")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -106,7 +106,7 @@ func (r *Report) Judged() []Judged {
 		j := Judged{Scenario: r.Scenario.Name, What: label(g.Target) + " ÷ " + label(g.Baseline) + ", req/s",
 			Goal: "≥ " + trimFloat(g.Min), Limit: g.Min, Unit: "×", Higher: true, Value: math.NaN(), Measured: "—"}
 		if med, _, _, ok := r.Ratio(g.Target, g.Baseline); ok {
-			j.Value, j.Measured = med, fmt.Sprintf("%.2f", med)
+			j.Value, j.Measured = med, fmtRatio(med, g.Min)
 		}
 		j.Status = r.GoalStatus(g)
 		js = append(js, j)
@@ -317,6 +317,9 @@ func reportHead(name, title string, began time.Time) string {
 // machineMarkdown is the Markdown list of what the run was made on.
 func machineMarkdown(m *Machine, o Options) string {
 	var b strings.Builder
+	if o.Note != "" {
+		fmt.Fprintf(&b, "> **Note:** %s\n\n", o.Note)
+	}
 	fmt.Fprintf(&b, "- **Machine**: %s, %d logical CPUs, %.1f GiB RAM, %s.\n", m.CPU, m.Cores, m.MemGiB, m.OS)
 	if m.BusyBefore >= 0 {
 		fmt.Fprintf(&b, "- **Machine load before the run**: %.0f%% of the CPU time was busy in the second before it.\n", 100*m.BusyBefore)
@@ -375,6 +378,16 @@ func joinInts(xs []int) string {
 		s = append(s, strconv.Itoa(x))
 	}
 	return strings.Join(s, ",")
+}
+
+// fmtRatio is x with two decimals, or three where two would round it onto
+// the goal it missed or only just met (0.498 against 0.5 is not "0.50").
+func fmtRatio(x, goal float64) string {
+	s := fmt.Sprintf("%.2f", x)
+	if s == fmt.Sprintf("%.2f", goal) && x != goal {
+		s = fmt.Sprintf("%.3f", x)
+	}
+	return s
 }
 
 func fmtRate(x float64) string {

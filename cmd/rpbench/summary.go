@@ -149,6 +149,10 @@ type chartRow struct {
 	LabelY, BarY, TextY int
 }
 
+// GoalY1 and GoalY2 are the goal line's ends, a little past the bar's.
+func (r chartRow) GoalY1() int { return r.BarY - 3 }
+func (r chartRow) GoalY2() int { return r.BarY + 23 }
+
 // chart lays out the summary's goals: one row each, the bar the measured
 // value and a dark line the goal. The goals have different units, so each
 // row has its own scale, from 0 to twice the goal: the goal line is at the
@@ -182,10 +186,11 @@ var svgTemplate = template.Must(template.New("svg").Parse(`<svg xmlns="http://ww
 <rect x="0" y="0" width="960" height="{{.Height}}" fill="#ffffff"/>
 <text x="20" y="28" font-size="16" font-weight="bold" fill="#1f2328">rp's benchmark goals</text>
 <text x="20" y="46" fill="#57606a">{{.Title}}. Bars: measured; black line: the goal, each row scaled from 0 to twice its goal.</text>
-{{range .Rows}}<g>
+{{if .Note}}<text x="20" y="66" font-weight="bold" fill="#9a6700">Note: {{.Note}}</text>
+{{end}}{{range .Rows}}<g>
 <text x="20" y="{{.LabelY}}" fill="#1f2328">{{.Label}}</text>
 <rect x="20" y="{{.BarY}}" width="{{printf "%.1f" .BarWidth}}" height="20" fill="{{.Color}}"/>
-<line x1="{{printf "%.1f" .GoalX}}" y1="{{.BarY}}" x2="{{printf "%.1f" .GoalX}}" y2="{{.TextY}}" stroke="#1f2328" stroke-width="2"/>
+<line x1="{{printf "%.1f" .GoalX}}" y1="{{.GoalY1}}" x2="{{printf "%.1f" .GoalX}}" y2="{{.GoalY2}}" stroke="#1f2328" stroke-width="2"/>
 <text x="480" y="{{.TextY}}" fill="#1f2328">{{.Value}} ({{.Goal}}): {{.StatusText}}</text>
 </g>
 {{end}}</svg>
@@ -195,11 +200,19 @@ var svgTemplate = template.Must(template.New("svg").Parse(`<svg xmlns="http://ww
 // against its goal line, on a white background (readable in light and
 // dark themes), no script and no external font.
 func (s *Summary) SVG() ([]byte, error) {
-	return goalsSVG(s.Judged(), fmt.Sprintf("%s, %d logical CPUs, %s UTC", s.Machine.CPU, s.Machine.Cores, s.Started.Format("2006-01-02")))
+	return goalsSVG(s.Judged(), fmt.Sprintf("%s, %d logical CPUs, %s UTC", s.Machine.CPU, s.Machine.Cores, s.Started.Format("2006-01-02")), s.Opts.Note)
 }
 
-func goalsSVG(judged []Judged, title string) ([]byte, error) {
+func goalsSVG(judged []Judged, title, note string) ([]byte, error) {
 	rows, height := chart(judged)
+	if note != "" {
+		for i := range rows {
+			rows[i].LabelY += 20
+			rows[i].BarY += 20
+			rows[i].TextY += 20
+		}
+		height += 20
+	}
 	var b bytes.Buffer
 	// text/template with html escaping of its own: the SVG is XML.
 	esc := func(s string) string {
@@ -211,9 +224,9 @@ func goalsSVG(judged []Judged, title string) ([]byte, error) {
 		rows[i].Label, rows[i].Value, rows[i].Goal, rows[i].StatusText = esc(rows[i].Label), esc(rows[i].Value), esc(rows[i].Goal), esc(rows[i].StatusText)
 	}
 	err := svgTemplate.Execute(&b, struct {
-		Height int
-		Title  string
-		Rows   []chartRow
-	}{height, esc(title), rows})
+		Height      int
+		Title, Note string
+		Rows        []chartRow
+	}{height, esc(title), esc(note), rows})
 	return b.Bytes(), err
 }

@@ -45,7 +45,7 @@ func TestJudge(t *testing.T) {
 
 func TestSVGIsWellFormedAndShowsEveryGoal(t *testing.T) {
 	js := sampleJudged()
-	svg, err := goalsSVG(js, "AMD EPYC <test> & co, 2 logical CPUs")
+	svg, err := goalsSVG(js, "AMD EPYC <test> & co, 2 logical CPUs", "provisional: a busy machine")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestSVGIsWellFormedAndShowsEveryGoal(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"not met", "not measured", "AMD EPYC <test> & co"} {
+	for _, want := range []string{"not met", "not measured", "AMD EPYC <test> & co", "Note: provisional: a busy machine"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("the chart lacks %q", want)
 		}
@@ -130,9 +130,11 @@ func TestSummaryMarkdown(t *testing.T) {
 		}
 		sum.Runs = append(sum.Runs, run)
 	}
+	sum.Opts.Note = "provisional"
 	md := sum.Markdown()
 	for _, want := range []string{
 		"```sh\ngo run ./cmd/rpbench\n```",
+		"> **Note:** provisional\n\n- **Machine**",
 		"- **Machine**: AMD EPYC, 2 logical CPUs, 23.5 GiB RAM, linux/amd64.",
 		"![Each goal: the measured value as a bar, the goal as a line](summary.svg)",
 		"| [pages](pages.md) | rp, memory store ÷ bare handler, req/s | 0.62 | ≥ 0.5 | ✅ met |",
@@ -236,6 +238,17 @@ func TestBackchannelJudged(t *testing.T) {
 	for _, want := range []string{"| rp, redis store | 1,000 | 100 | 1.00 ms |", "| 5,964 | 1.00 |", "| 1,000,000 | 1000 | 1.20 ms |", "| 1.20 |"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+}
+
+func TestFmtRatio(t *testing.T) {
+	for _, tc := range []struct {
+		x, goal float64
+		want    string
+	}{{0.83, 0.5, "0.83"}, {0.498, 0.5, "0.498"}, {0.5, 0.5, "0.50"}, {0.5012, 0.5, "0.501"}, {1.234, 0.7, "1.23"}} {
+		if got := fmtRatio(tc.x, tc.goal); got != tc.want {
+			t.Errorf("fmtRatio(%v, %v) = %q, want %q", tc.x, tc.goal, got, tc.want)
 		}
 	}
 }
