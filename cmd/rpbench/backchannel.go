@@ -151,11 +151,16 @@ func backchannelJudged(r bcResult, sizes []int) Judged {
 	return j
 }
 
-// fmtCount is n as a power of ten when it is one (10^6), else with commas.
+// fmtCount is n as a power of ten when it is one (10⁶), else with commas.
 func fmtCount(n int) string {
+	const sup = "⁰¹²³⁴⁵⁶⁷⁸⁹"
 	for e, p := 1, 10; p <= n; e, p = e+1, p*10 {
 		if p == n {
-			return fmt.Sprintf("10^%d", e)
+			exp := ""
+			for _, d := range fmt.Sprint(e) {
+				exp += string([]rune(sup)[d-'0'])
+			}
+			return "10" + exp
 		}
 	}
 	return fmtRate(float64(n))

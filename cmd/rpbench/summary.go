@@ -136,6 +136,26 @@ func (s *Summary) Markdown() string {
 	return b.String()
 }
 
+// wrap breaks s into lines of at most width characters, between words.
+func wrap(s string, width int) []string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(s) {
+		if line != "" && len([]rune(line))+1+len([]rune(w)) > width {
+			lines = append(lines, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
+}
+
 func mdCell(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "\n", " "), "|", "\\|")
 }
@@ -185,8 +205,7 @@ var svgTemplate = template.Must(template.New("svg").Parse(`<svg xmlns="http://ww
 <title>rp's benchmark goals: {{.Title}}</title>
 <rect x="0" y="0" width="960" height="{{.Height}}" fill="#ffffff"/>
 <text x="20" y="28" font-size="16" font-weight="bold" fill="#1f2328">rp's benchmark goals</text>
-<text x="20" y="46" fill="#57606a">{{.Title}}. Bars: measured; black line: the goal, each row scaled from 0 to twice its goal.</text>
-{{if .Note}}<text x="20" y="66" font-weight="bold" fill="#9a6700">Note: {{.Note}}</text>
+{{range .Head}}<text x="20" y="{{.Y}}"{{if .Bold}} font-weight="bold"{{end}} fill="{{.Fill}}">{{.Text}}</text>
 {{end}}{{range .Rows}}<g>
 <text x="20" y="{{.LabelY}}" fill="#1f2328">{{.Label}}</text>
 <rect x="20" y="{{.BarY}}" width="{{printf "%.1f" .BarWidth}}" height="20" fill="{{.Color}}"/>
@@ -205,14 +224,32 @@ func (s *Summary) SVG() ([]byte, error) {
 
 func goalsSVG(judged []Judged, title, note string) ([]byte, error) {
 	rows, height := chart(judged)
-	if note != "" {
-		for i := range rows {
-			rows[i].LabelY += 20
-			rows[i].BarY += 20
-			rows[i].TextY += 20
-		}
-		height += 20
+	type line struct {
+		Y          int
+		Text, Fill string
+		Bold       bool
 	}
+	// The header: the machine and how to read the chart, then the note;
+	// the rows below start 10 px lower per line past the first.
+	var head []line
+	for _, l := range wrap(title+". Bars: measured; black line: the goal, each row scaled from 0 to twice its goal.", 120) {
+		head = append(head, line{Text: l, Fill: "#57606a"})
+	}
+	if note != "" {
+		for _, l := range wrap("Note: "+note, 120) {
+			head = append(head, line{Text: l, Fill: "#9a6700", Bold: true})
+		}
+	}
+	for i := range head {
+		head[i].Y = 46 + 18*i
+	}
+	extra := 18 * (len(head) - 1)
+	for i := range rows {
+		rows[i].LabelY += extra
+		rows[i].BarY += extra
+		rows[i].TextY += extra
+	}
+	height += extra
 	var b bytes.Buffer
 	// text/template with html escaping of its own: the SVG is XML.
 	esc := func(s string) string {
@@ -220,13 +257,17 @@ func goalsSVG(judged []Judged, title, note string) ([]byte, error) {
 		template.HTMLEscape(&x, []byte(s))
 		return x.String()
 	}
+	for i := range head {
+		head[i].Text = esc(head[i].Text)
+	}
 	for i := range rows {
 		rows[i].Label, rows[i].Value, rows[i].Goal, rows[i].StatusText = esc(rows[i].Label), esc(rows[i].Value), esc(rows[i].Goal), esc(rows[i].StatusText)
 	}
 	err := svgTemplate.Execute(&b, struct {
-		Height      int
-		Title, Note string
-		Rows        []chartRow
-	}{height, esc(title), esc(note), rows})
+		Height int
+		Title  string
+		Head   []line
+		Rows   []chartRow
+	}{height, esc(title), head, rows})
 	return b.Bytes(), err
 }

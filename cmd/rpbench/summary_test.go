@@ -15,7 +15,7 @@ func sampleJudged() []Judged {
 	return []Judged{
 		judge(Judged{Scenario: "pages", What: "rp, memory store ÷ bare handler, req/s", Goal: "≥ 0.5", Measured: "0.62", Value: 0.62, Limit: 0.5, Higher: true}, false),
 		judge(Judged{Scenario: "signin", What: "rp's CPU per sign-in, sqlite <store> & co", Goal: "< 2.00 ms", Measured: "2.29 ms", Value: 2.29, Limit: 2}, true),
-		judge(Judged{Scenario: "backchannel", What: "logout p50 at 10^6 ÷ at 10^3 sessions, redis store", Goal: "≤ 1.5", Measured: "1.50", Value: 1.5, Limit: 1.5}, false),
+		judge(Judged{Scenario: "backchannel", What: "logout p50 at 10⁶ ÷ at 10³ sessions, redis store", Goal: "≤ 1.5", Measured: "1.50", Value: 1.5, Limit: 1.5}, false),
 		{Scenario: "memory", What: "resident memory per session", Goal: "< 4,096 B", Measured: "—", Value: math.NaN(), Limit: 4096, Status: "n/a (failed: boom)"},
 	}
 }
@@ -45,7 +45,8 @@ func TestJudge(t *testing.T) {
 
 func TestSVGIsWellFormedAndShowsEveryGoal(t *testing.T) {
 	js := sampleJudged()
-	svg, err := goalsSVG(js, "AMD EPYC <test> & co, 2 logical CPUs", "provisional: a busy machine")
+	note := "provisional: a busy machine " + strings.Repeat("and a long note ", 12) + "to wrap"
+	svg, err := goalsSVG(js, "AMD EPYC <test> & co, 2 logical CPUs", note)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +99,11 @@ func TestSVGIsWellFormedAndShowsEveryGoal(t *testing.T) {
 	if !whiteBackground {
 		t.Error("no white background rect (the chart must read in GitHub's dark theme too)")
 	}
+	for _, l := range texts {
+		if len([]rune(l)) > 130 && !strings.Contains(l, "\n") {
+			t.Errorf("a line of %d characters runs off the chart: %q", len([]rune(l)), l)
+		}
+	}
 	if bars != len(js) {
 		t.Errorf("%d bars, want one per goal (%d)", bars, len(js))
 	}
@@ -109,7 +115,7 @@ func TestSVGIsWellFormedAndShowsEveryGoal(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"not met", "not measured", "AMD EPYC <test> & co", "Note: provisional: a busy machine"} {
+	for _, want := range []string{"not met", "not measured", "AMD EPYC <test> & co", "Note: provisional: a busy machine", "to wrap"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("the chart lacks %q", want)
 		}
@@ -219,7 +225,7 @@ func TestBackchannelJudged(t *testing.T) {
 	r := bcResult{Target: tg, Sizes: []bcSize{{Sessions: 1000, P50: time.Millisecond}, {Sessions: 100000, P50: 1100 * time.Microsecond},
 		{Sessions: 1000000, P50: 1400 * time.Microsecond}}}
 	j := backchannelJudged(r, sizes)
-	if j.Status != "met" || j.Measured != "1.40 (1.40 ms vs 1.00 ms)" || j.What != "logout p50 at 10^6 ÷ at 10^3 sessions, redis store" {
+	if j.Status != "met" || j.Measured != "1.40 (1.40 ms vs 1.00 ms)" || j.What != "logout p50 at 10⁶ ÷ at 10³ sessions, redis store" {
 		t.Errorf("got %+v", j)
 	}
 	r.Sizes[2].P50 = 1600 * time.Microsecond
@@ -230,7 +236,7 @@ func TestBackchannelJudged(t *testing.T) {
 	if j := backchannelJudged(r, sizes); j.Judged() || !strings.Contains(j.Status, "out of memory") {
 		t.Errorf("failed: %q", j.Status)
 	}
-	if got := fmtCount(100000) + " " + fmtCount(20000) + " " + fmtCount(10); got != "10^5 20,000 10^1" {
+	if got := fmtCount(100000) + " " + fmtCount(20000) + " " + fmtCount(10); got != "10⁵ 20,000 10¹" {
 		t.Errorf("fmtCount: %q", got)
 	}
 	table := backchannelTable([]bcResult{{Target: tg, Sizes: []bcSize{{Sessions: 1000, P50: time.Millisecond, Logouts: 100, BytesPer: 5964},
