@@ -332,13 +332,20 @@ func measureBackchannelStore(h *Harness, op *testprovider.Provider, t *Target, b
 		slices.Sort(lat)
 		size.Logouts, size.Passes = len(lat), passes
 		size.P50, size.P99, size.Max = percentile(lat, 50), percentile(lat, 99), lat[len(lat)-1]
-		h.Progress("%s: p50 %s, p99 %s, max %s over %d logouts in %d passes; checked: each of the %d ended sessions and its index entry were gone, 20 others still stored after each pass",
-			prefix, fmtDur(size.P50), fmtDur(size.P99), fmtDur(size.Max), size.Logouts, passes, checked)
+		h.Progress("%s: p50 %s, p99 %s, max %s over %d logouts in %s; checked: each of the %d ended sessions and its index entry were gone, 20 others still stored after each pass",
+			prefix, fmtDur(size.P50), fmtDur(size.P99), fmtDur(size.Max), size.Logouts, plural(passes, "pass", "passes"), checked)
 		r.Sizes = append(r.Sizes, size)
 	}
 	r.Checks = append(r.Checks, "at every size, each logout answered 200; after each pass each ended session and its index entry were gone from the store, "+
 		"and 20 sessions not logged out, chosen at random, were still stored")
 	return r
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // checkEnded checks in the store that the sessions ended are gone, with
