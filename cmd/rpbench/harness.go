@@ -24,9 +24,47 @@ type Scenario struct {
 	Baselines   []Baseline
 	Goals       []Goal
 	Caveats     []string // Markdown list items for the report
+	Expect      string   // what a successful answer carries (default: the upstream's exact body)
 	// Setup starts what the selected targets share (an upstream, a
 	// provider) and returns what stops it.
 	Setup func(h *Harness, selected []*Target) (teardown func(), err error)
+	// Measure, when set, measures the selected targets its own way
+	// instead of the load generator's throughput windows (Start, Setup,
+	// Baselines and Goals are then unused), calling h.Step once per step
+	// it announced with Steps.
+	Measure func(h *Harness, selected []*Target) (*ScenarioRun, error)
+	Steps   func(o Options, selected []*Target) int
+}
+
+func (sc *Scenario) target(name string) *Target {
+	for _, t := range sc.Targets {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// selected are the scenario's targets that -targets selects.
+func (sc *Scenario) selected(o Options) []*Target {
+	if len(o.Targets) == 0 {
+		return sc.Targets
+	}
+	var sel []*Target
+	for _, t := range sc.Targets {
+		if slices.Contains(o.Targets, t.Name) {
+			sel = append(sel, t)
+		}
+	}
+	return sel
+}
+
+// steps is how many progress steps the scenario takes for the selection.
+func (sc *Scenario) steps(o Options, selected []*Target) int {
+	if sc.Steps != nil {
+		return sc.Steps(o, selected)
+	}
+	return len(selected) * o.Count
 }
 
 // Target is one server under test.
@@ -46,8 +84,11 @@ type Instance struct {
 	Behind  *Proc   // the upstream behind it, if another process (its CPU time is sampled too)
 	Request Request // what the load generator sends
 	Want    []byte  // the body of a successful answer
-	Checks  []string
-	Stop    func()
+	// WantContains: a successful answer's body holds Want, rather than
+	// being exactly Want.
+	WantContains bool
+	Checks       []string
+	Stop         func()
 	// Counters, when set, are sampled at the window's start and end; the
 	// differences are reported (e.g. connections the upstream accepted).
 	Counters func() map[string]int64
@@ -87,6 +128,9 @@ type Harness struct {
 	ModRoot string // the rp repository ("" when not in it)
 	Machine Machine
 	rpBin   string
+	start   time.Time
+	step    int // steps begun so far
+	steps   int // in the whole run
 }
 
 func NewHarness(ctx context.Context, o Options, out io.Writer) (*Harness, error) {
@@ -98,7 +142,7 @@ func NewHarness(ctx context.Context, o Options, out io.Writer) (*Harness, error)
 	if err != nil {
 		return nil, err
 	}
-	h := &Harness{Ctx: ctx, Opts: o, Out: out, Dir: dir, LogDir: filepath.Join(dir, "logs"), Self: self}
+	h := &Harness{Ctx: ctx, Opts: o, Out: out, Dir: dir, LogDir: filepath.Join(dir, "logs"), Self: self, start: time.Now()}
 	if err := os.MkdirAll(h.LogDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -116,9 +160,85 @@ func (h *Harness) Close() {
 	_ = os.RemoveAll(h.Dir)
 }
 
-// Progress prints a progress line.
+// Progress prints a progress line: the time, the time since the start
+// and the message.
 func (h *Harness) Progress(format string, a ...any) {
-	fmt.Fprintf(h.Out, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
+	el := time.Since(h.start).Round(time.Second)
+	fmt.Fprintf(h.Out, "%s %6s  %s\n", time.Now().Format("15:04:05"), fmtElapsed(el), fmt.Sprintf(format, a...))
+}
+
+func fmtElapsed(d time.Duration) string {
+	return fmt.Sprintf("+%d:%02d", int(d.Minutes()), int(d.Seconds())%60)
+}
+
+// Step begins the run's next step and returns its progress prefix, e.g.
+// "[3/17] pages sqlite".
+func (h *Harness) Step(label string) string {
+	h.step++
+	return fmt.Sprintf("[%d/%d] %s", h.step, max(h.steps, h.step), label)
+}
+
+// RunAll runs every selected scenario, in order.
+func (h *Harness) RunAll() (*Summary, error) {
+	all := scenarios()
+	var plan []*Scenario
+	for _, name := range h.Opts.Scenarios {
+		for _, sc := range all {
+			if sc.Name == name {
+				plan = append(plan, sc)
+				h.steps += sc.steps(h.Opts, sc.selected(h.Opts))
+			}
+		}
+	}
+	sum := &Summary{Machine: &h.Machine, Opts: h.Opts, Started: time.Now().UTC()}
+	h.Progress("machine: %s", h.Machine.Short())
+	h.Progress("scenarios: %s; %d steps", scenarioNames(plan), h.steps)
+	if busy := idleCheck(); busy >= 0 {
+		h.Machine.BusyBefore = busy
+		note := ""
+		if busy > 0.1 {
+			note = ": something else is running, results will be noisy"
+		}
+		h.Progress("the machine was %.0f%% busy in the second before the run%s", 100*busy, note)
+	}
+	for i, sc := range plan {
+		if err := h.Ctx.Err(); err != nil {
+			return nil, err
+		}
+		sel := sc.selected(h.Opts)
+		h.Progress("== scenario %d of %d: %s (%s)", i+1, len(plan), sc.Name, sc.Title)
+		run := &ScenarioRun{Scenario: sc, Started: time.Now().UTC(), Partial: len(sel) < len(sc.Targets)}
+		if len(sel) == 0 {
+			h.Progress("scenario %s has none of -targets: skipped", sc.Name)
+		} else if sc.Measure != nil {
+			r, err := sc.Measure(h, sel)
+			if r != nil {
+				r.Scenario, r.Started, r.Partial = sc, run.Started, run.Partial
+				run = r
+			}
+			run.Err = err
+		} else {
+			rep, err := h.Run(sc)
+			if err == nil {
+				run.Markdown = rep.Markdown()
+				run.Console = rep.Table() + "\n" + rep.CPUTable()
+				run.Judged = rep.Judged()
+				run.Failed = rep.Failed()
+				run.Noisy = rep.Noisy()
+			}
+			run.Err = err
+		}
+		if h.Ctx.Err() != nil {
+			return nil, h.Ctx.Err()
+		}
+		run.Finished = time.Now().UTC()
+		if run.Err != nil {
+			h.Progress("scenario %s FAILED: %v", sc.Name, run.Err)
+		}
+		sum.Runs = append(sum.Runs, run)
+	}
+	sum.Finished = time.Now().UTC()
+	return sum, nil
 }
 
 // RPBin returns the rp binary: -rp-bin, or ./cmd/rp built once for the run.
@@ -193,28 +313,11 @@ func (o *Outcome) Reported() (Result, bool) {
 
 // Run runs sc's selected targets -count times, in order.
 func (h *Harness) Run(sc *Scenario) (*Report, error) {
-	selected := sc.Targets
-	if len(h.Opts.Targets) > 0 {
-		selected = nil
-		for _, t := range sc.Targets {
-			if slices.Contains(h.Opts.Targets, t.Name) {
-				selected = append(selected, t)
-			}
-		}
-	}
-	h.Progress("machine: %s", h.Machine.Short())
+	selected := sc.selected(h.Opts)
 	h.Progress("load: %d keep-alive connections, %s warm-up then %s measured per target, %d round(s); targets %s",
 		h.Opts.Connections, h.Opts.Warmup, h.Opts.Duration, h.Opts.Count, targetNames(selected))
 	if len(h.Opts.RPEnv) > 0 {
 		h.Progress("rp's extra environment: %s", strings.Join(h.Opts.RPEnv, " "))
-	}
-	if busy := idleCheck(); busy >= 0 {
-		h.Machine.BusyBefore = busy
-		note := ""
-		if busy > 0.1 {
-			note = ": something else is running, results will be noisy"
-		}
-		h.Progress("the machine was %.0f%% busy in the second before the run%s", 100*busy, note)
 	}
 	teardown, err := sc.Setup(h, selected)
 	if err != nil {
@@ -229,19 +332,16 @@ func (h *Harness) Run(sc *Scenario) (*Report, error) {
 		outcomes[t.Name] = oc
 		rep.Outcomes = append(rep.Outcomes, oc)
 	}
-	n := len(selected) * h.Opts.Count
-	i := 0
 	for round := 1; round <= h.Opts.Count; round++ {
 		for _, t := range selected {
-			i++
 			if err := h.Ctx.Err(); err != nil {
 				return nil, err
 			}
+			prefix := h.Step(sc.Name + " " + t.Name)
 			oc := outcomes[t.Name]
 			if oc.Err != nil {
 				continue // failed or skipped in an earlier round
 			}
-			prefix := fmt.Sprintf("[%d/%d] %s", i, n, t.Name)
 			r, err := h.measure(prefix, t)
 			if err != nil {
 				if h.Ctx.Err() != nil {
@@ -312,7 +412,7 @@ func (h *Harness) window(prefix string, t *Target, inst *Instance) (Result, erro
 	var counters [2]map[string]int64
 	var cpu [2][5]time.Duration // at the window's start and end: server, upstream, load generator, store server, whole machine
 	res, err := Load(h.Ctx, inst.Request, inst.Want, LoadOptions{
-		Connections: h.Opts.Connections, Warmup: h.Opts.Warmup, Duration: h.Opts.Duration,
+		Connections: h.Opts.Connections, Warmup: h.Opts.Warmup, Duration: h.Opts.Duration, Contains: inst.WantContains,
 		Phase: func(measuring bool) {
 			i := 1
 			if measuring {
@@ -350,13 +450,13 @@ func (h *Harness) window(prefix string, t *Target, inst *Instance) (Result, erro
 			r.Counters[k] = v - counters[0][k]
 		}
 	}
-	// Still proxying, still signed in?
-	a, err := Probe(h.Ctx, inst.Request, inst.Want)
+	// Still answering, still signed in?
+	a, err := probe(h.Ctx, inst.Request, inst.Want, inst.WantContains)
 	switch {
 	case err != nil:
 		return r, fmt.Errorf("after the measurement: %w", err)
 	case a.Status != 200 || !a.BodyOK:
-		return r, fmt.Errorf("after the measurement the same request got %d (want 200 with the upstream's body)", a.Status)
+		return r, fmt.Errorf("after the measurement the same request got %d (want 200 with the expected body)", a.Status)
 	}
 	if ok, perr := inst.Proc.Exited(); ok {
 		return r, fmt.Errorf("%s exited during the measurement (%v)", inst.Proc.Name, perr)

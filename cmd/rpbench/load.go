@@ -51,6 +51,10 @@ type LoadOptions struct {
 	Connections int
 	Warmup      time.Duration
 	Duration    time.Duration
+	// Contains: a successful answer's body holds want somewhere, rather
+	// than being exactly want (pages that show the time, e.g. "5 minutes
+	// ago").
+	Contains bool
 	// Phase, when set, is called with true when the measured window starts
 	// and with false when it ends (to sample the server's CPU time).
 	Phase func(measuring bool)
@@ -147,7 +151,7 @@ func Load(ctx context.Context, req Request, want []byte, o LoadOptions) (LoadRes
 				if !t0.Before(end) {
 					return
 				}
-				a, err := c.Do(raw, want)
+				a, err := c.do(raw, want, o.Contains, false)
 				t1 := time.Now()
 				inWindow := !t0.Before(start) && !t1.After(end)
 				if err != nil {
@@ -164,7 +168,7 @@ func Load(ctx context.Context, req Request, want []byte, o LoadOptions) (LoadRes
 					case a.Status != 200:
 						fail(fmt.Sprintf("status %d", a.Status))
 					case !a.BodyOK:
-						fail("200 with another body than the upstream's")
+						fail("200 with another body than the expected one")
 					default:
 						t.ok++
 					}
@@ -246,10 +250,12 @@ var errMalformed = errors.New("malformed HTTP response")
 
 // Do sends raw and reads one response.
 func (c *clientConn) Do(raw, want []byte) (Answer, error) {
-	return c.do(raw, want, false)
+	return c.do(raw, want, false, false)
 }
 
-func (c *clientConn) do(raw, want []byte, keep bool) (Answer, error) {
+// do sends raw and reads one response; BodyOK tells whether the body is
+// want, or with contains holds it; keep keeps the headers and body.
+func (c *clientConn) do(raw, want []byte, contains, keep bool) (Answer, error) {
 	var a Answer
 	if _, err := c.Write(raw); err != nil {
 		return a, err
@@ -326,7 +332,11 @@ func (c *clientConn) do(raw, want []byte, keep bool) (Answer, error) {
 		}
 		c.body, a.Close = b, true
 	}
-	a.BodyOK = bytes.Equal(c.body, want)
+	if contains {
+		a.BodyOK = bytes.Contains(c.body, want)
+	} else {
+		a.BodyOK = bytes.Equal(c.body, want)
+	}
 	if keep {
 		a.Body = slices.Clone(c.body)
 	}
@@ -398,12 +408,22 @@ func lower(c byte) byte {
 }
 
 // Probe sends req once on a new connection and returns the whole answer
-// (for the checks before and after a measurement).
+// (for the checks before and after a measurement); BodyOK tells whether
+// the body is exactly want.
 func Probe(ctx context.Context, req Request, want []byte) (Answer, error) {
+	return probe(ctx, req, want, false)
+}
+
+// ProbeContains is Probe with BodyOK telling whether the body holds want.
+func ProbeContains(ctx context.Context, req Request, want []byte) (Answer, error) {
+	return probe(ctx, req, want, true)
+}
+
+func probe(ctx context.Context, req Request, want []byte, contains bool) (Answer, error) {
 	c, err := dial(ctx, req.Host, time.Now().Add(10*time.Second))
 	if err != nil {
 		return Answer{}, err
 	}
 	defer c.Close()
-	return c.do(req.Bytes(), want, true)
+	return c.do(req.Bytes(), want, contains, true)
 }

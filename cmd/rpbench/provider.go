@@ -126,6 +126,8 @@ func shortURL(u *url.URL, names map[string]string) string {
 	s := u.Scheme + "://" + u.Host
 	if name, ok := names[u.Host]; ok {
 		s = name
+	} else if u.Host == "" { // a relative redirect
+		s = ""
 	}
 	if s != "" {
 		s += " "

@@ -35,7 +35,7 @@ func proxyScenario() *Scenario {
 		About: "Every request is `GET /` with the signed-in user's cookie, answered by the upstream with a fixed 100-byte body. " +
 			"The upstream and the bare proxy are rpbench's own binary run again as processes of their own (net/http servers). " +
 			"rp is `go build ./cmd/rp` run with RP_* settings (everything else at its defaults: request log at info, written to a file; " +
-			"idle timeout 1h). The OpenID provider is `internal/testprovider`, in the rpbench process: it approves every sign-in at once " +
+			"idle timeout 1h; but RP_SHUTDOWN_TIMEOUT=1s, so that it stops at once between targets). The OpenID provider is `internal/testprovider`, in the rpbench process: it approves every sign-in at once " +
 			"and is not on the measured path (rp and oauth2-proxy verify the session cookie without it).",
 		Baselines: []Baseline{{"bare", "× bare proxy"}, {"oauth2-proxy", "× oauth2-proxy"}},
 		Goals: []Goal{
@@ -198,7 +198,7 @@ func (e *proxyEnv) startRP(h *Harness, s store) (inst *Instance, err error) {
 	env := cleanEnv(
 		"RP_ISSUER="+e.op.Issuer, "RP_CLIENT_ID="+e.op.ClientID, "RP_CLIENT_SECRET="+e.op.ClientSecret,
 		"RP_BASE_URL="+base, "RP_ADDR="+addr, "RP_SESSION_STORE="+spec,
-		"RP_UPSTREAM=http://"+e.upstreamAddr,
+		"RP_UPSTREAM=http://"+e.upstreamAddr, rpShutdown,
 	)
 	env = append(env, h.Opts.RPEnv...)
 	p, err := Spawn(h.LogDir, "rp-"+s.name, bin, nil, env)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -87,6 +88,30 @@ func (r *Report) GoalStatus(g Goal) string {
 	default:
 		return "not met"
 	}
+}
+
+// Judged is the scenario's goals as the summary gives them.
+func (r *Report) Judged() []Judged {
+	var js []Judged
+	for _, g := range r.Scenario.Goals {
+		label := func(name string) string {
+			if o := r.outcome(name); o != nil {
+				return o.Target.Label
+			}
+			if t := r.Scenario.target(name); t != nil {
+				return t.Label
+			}
+			return name
+		}
+		j := Judged{Scenario: r.Scenario.Name, What: label(g.Target) + " ÷ " + label(g.Baseline) + ", req/s",
+			Goal: "≥ " + trimFloat(g.Min), Limit: g.Min, Unit: "×", Higher: true, Value: math.NaN(), Measured: "—"}
+		if med, _, _, ok := r.Ratio(g.Target, g.Baseline); ok {
+			j.Value, j.Measured = med, fmtRatio(med, g.Min)
+		}
+		j.Status = r.GoalStatus(g)
+		js = append(js, j)
+	}
+	return js
 }
 
 // Table is the results as a Markdown table.
@@ -231,20 +256,7 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "# Benchmark: %s\n\n", sc.Title)
 	fmt.Fprintf(&b, "<!-- Written by `go run ./cmd/rpbench -scenario %s`. Run it again rather than editing this file. -->\n\n", sc.Name)
 	fmt.Fprintf(&b, "Run on %s UTC (%s).\n\n", r.Started.Format("2006-01-02 15:04"), r.Finished.Sub(r.Started).Round(time.Second))
-	fmt.Fprintf(&b, "- **Machine**: %s, %d logical CPUs, %.1f GiB RAM, %s.\n", m.CPU, m.Cores, m.MemGiB, m.OS)
-	if m.BusyBefore >= 0 {
-		fmt.Fprintf(&b, "- **Machine load before the run**: %.0f%% of the CPU time was busy in the second before it.\n", 100*m.BusyBefore)
-	}
-	fmt.Fprintf(&b, "- **Go**: %s (rpbench, and rp built with `go build ./cmd/rp`).\n", m.Go)
-	if m.Commit != "" {
-		fmt.Fprintf(&b, "- **rp**: commit %s.\n", m.Commit)
-	}
-	if len(o.RPEnv) > 0 {
-		fmt.Fprintf(&b, "- **rp's extra environment** (an experiment, not the defaults): `%s`.\n", strings.Join(o.RPEnv, " "))
-	}
-	for _, v := range m.Versions {
-		fmt.Fprintf(&b, "- %s\n", v)
-	}
+	b.WriteString(machineMarkdown(m, o))
 	fmt.Fprintf(&b, "- **Load**: rpbench's own load generator, in the rpbench process: %d keep-alive HTTP/1.1 connections, "+
 		"one request in flight on each (no pipelining), the same prepared request repeated; %s warm-up on the same connections, "+
 		"then %s measured, per target", o.Connections, o.Warmup, o.Duration)
@@ -260,7 +272,8 @@ func (r *Report) Markdown() string {
 	if r.Noisy() {
 		fmt.Fprintf(&b, "⚠ measured while other processes took more than %.0f%% of the machine's CPU time (after %d retries): less reliable.\n\n", 100*noiseLimit, o.Retries)
 	}
-	b.WriteString("req/s counts only 200 answers carrying the upstream's exact body; anything else is an error. " +
+	expect := cmp.Or(sc.Expect, "the upstream's exact body")
+	b.WriteString("req/s counts only 200 answers carrying " + expect + "; anything else is an error. " +
 		"p50 and p99 are the latencies seen by the load generator (connection queueing included). " +
 		"The ratio columns divide a target's req/s by the baseline's measured in the same round, a minute apart at most; " +
 		"with several rounds they give the median ratio and the range, and the issue targets are judged on the median ratio. " +
@@ -283,16 +296,98 @@ func (r *Report) Markdown() string {
 		}
 		fmt.Fprintf(&b, "- **%s**: %s.\n", oc.Target.Label, strings.Join(res.Checks, "; "))
 	}
-	b.WriteString("\nAfter each measurement the same request was sent once more and had to get 200 with the upstream's body.\n")
+	b.WriteString("\nAfter each measurement the same request was sent once more and had to get 200 with " + expect + ".\n")
 	if len(sc.Caveats) > 0 {
 		b.WriteString("\n## Caveats\n\n")
 		for _, c := range sc.Caveats {
 			fmt.Fprintf(&b, "- %s\n", c)
 		}
 	}
-	fmt.Fprintf(&b, "\n## Reproduce\n\n```sh\ngo run ./cmd/rpbench -scenario %s -duration %s -warmup %s -c %d -count %d\n```\n",
-		sc.Name, o.Duration, o.Warmup, o.Connections, o.Count)
+	fmt.Fprintf(&b, "\n## Reproduce\n\n```sh\n%s\n```\n", reproduceCommand(o, sc.Name))
 	return b.String()
+}
+
+// reportHead is the start of a scenario's report that is not a throughput
+// table: title, how it was written, when.
+func reportHead(name, title string, began time.Time) string {
+	return fmt.Sprintf("# Benchmark: %s\n\n<!-- Written by `go run ./cmd/rpbench -scenario %s`. Run it again rather than editing this file. -->\n\n"+
+		"Run on %s UTC (%s).\n\n", title, name, began.Format("2006-01-02 15:04"), time.Since(began).Round(time.Second))
+}
+
+// machineMarkdown is the Markdown list of what the run was made on.
+func machineMarkdown(m *Machine, o Options) string {
+	var b strings.Builder
+	if o.Note != "" {
+		fmt.Fprintf(&b, "> **Note:** %s\n\n", o.Note)
+	}
+	fmt.Fprintf(&b, "- **Machine**: %s, %d logical CPUs, %.1f GiB RAM, %s.\n", m.CPU, m.Cores, m.MemGiB, m.OS)
+	if m.BusyBefore >= 0 {
+		fmt.Fprintf(&b, "- **Machine load before the run**: %.0f%% of the CPU time was busy in the second before it.\n", 100*m.BusyBefore)
+	}
+	fmt.Fprintf(&b, "- **Go**: %s (rpbench, and rp built with `go build ./cmd/rp`).\n", m.Go)
+	if m.Commit != "" {
+		fmt.Fprintf(&b, "- **rp**: commit %s.\n", m.Commit)
+	}
+	if len(o.RPEnv) > 0 {
+		fmt.Fprintf(&b, "- **rp's extra environment** (an experiment, not the defaults): `%s`.\n", strings.Join(o.RPEnv, " "))
+	}
+	for _, v := range m.Versions {
+		fmt.Fprintf(&b, "- %s\n", v)
+	}
+	return b.String()
+}
+
+// reproduceCommand is the command that runs scenario (every scenario when
+// "") with the run's settings: the flags that differ from the defaults.
+func reproduceCommand(o Options, scenario string) string {
+	args := []string{"go run ./cmd/rpbench"}
+	if scenario != "" {
+		args = append(args, "-scenario "+scenario)
+	}
+	d := defaultOptions()
+	// The flags each scenario reads; every one for the whole run.
+	uses := map[string][]string{
+		"proxy":       {"duration", "warmup", "c", "count"},
+		"pages":       {"duration", "warmup", "c", "count"},
+		"signin":      {"duration", "warmup", "signin-c"},
+		"memory":      {"memory-sessions"},
+		"backchannel": {"sessions", "logouts"},
+	}
+	add := func(differs bool, flag string, v any) {
+		if differs && (scenario == "" || slices.Contains(uses[scenario], flag)) {
+			args = append(args, fmt.Sprintf("-%s %v", flag, v))
+		}
+	}
+	add(o.Duration != d.Duration, "duration", o.Duration)
+	add(o.Warmup != d.Warmup, "warmup", o.Warmup)
+	add(o.Connections != d.Connections, "c", o.Connections)
+	add(o.Count != d.Count, "count", o.Count)
+	add(o.SigninConns != d.SigninConns, "signin-c", o.SigninConns)
+	add(!slices.Equal(o.Sessions, d.Sessions), "sessions", joinInts(o.Sessions))
+	add(o.Logouts != d.Logouts, "logouts", o.Logouts)
+	add(o.MemSessions != d.MemSessions, "memory-sessions", o.MemSessions)
+	for _, e := range o.RPEnv {
+		args = append(args, "-rp-env "+e)
+	}
+	return strings.Join(args, " ")
+}
+
+func joinInts(xs []int) string {
+	var s []string
+	for _, x := range xs {
+		s = append(s, strconv.Itoa(x))
+	}
+	return strings.Join(s, ",")
+}
+
+// fmtRatio is x with two decimals, or three where two would round it onto
+// the goal it missed or only just met (0.498 against 0.5 is not "0.50").
+func fmtRatio(x, goal float64) string {
+	s := fmt.Sprintf("%.2f", x)
+	if s == fmt.Sprintf("%.2f", goal) && x != goal {
+		s = fmt.Sprintf("%.3f", x)
+	}
+	return s
 }
 
 func fmtRate(x float64) string {

@@ -22,6 +22,7 @@ import (
 const (
 	cmdUpstream  = "_upstream"
 	cmdBareProxy = "_bare-proxy"
+	cmdBarePage  = "_bare-page"
 )
 
 // upstreamBody is what the upstream answers on every path but whoamiPath:
@@ -75,12 +76,13 @@ func upstreamHandler(conns *atomic.Int64) http.Handler {
 	})
 }
 
-// serveSub runs a hidden subcommand: the upstream or the bare proxy, until
-// SIGTERM or SIGINT.
+// serveSub runs a hidden subcommand: the upstream, the bare proxy or the
+// bare page handler, until SIGTERM or SIGINT.
 func serveSub(name string, args []string) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	upstream := fs.String("upstream", "", "the upstream (bare proxy)")
+	issuer := fs.String("issuer", "", "the issuer shown on the page (bare page)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -96,6 +98,12 @@ func serveSub(name string, args []string) int {
 			return 2
 		}
 		h = bareProxy(u)
+	case cmdBarePage:
+		var err error
+		if h, err = barePageHandler(*issuer); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+			return 1
+		}
 	}
 	srv := &http.Server{Addr: *addr, Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ConnState: func(_ net.Conn, s http.ConnState) {
@@ -134,5 +142,5 @@ func bareProxy(target *url.URL) http.Handler {
 
 // isSub reports whether args name a hidden subcommand.
 func isSub(args []string) bool {
-	return len(args) > 0 && (args[0] == cmdUpstream || args[0] == cmdBareProxy)
+	return len(args) > 0 && (args[0] == cmdUpstream || args[0] == cmdBareProxy || args[0] == cmdBarePage)
 }

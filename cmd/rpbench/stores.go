@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,7 +47,8 @@ func prepareRedis(h *Harness) (string, func(), error) {
 	}
 	c := redis.NewClient(opts)
 	flush := func() error {
-		ctx, cancel := context.WithTimeout(h.Ctx, 10*time.Second)
+		// Also after an interrupt: the database may hold gigabytes.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(h.Ctx), time.Minute)
 		defer cancel()
 		return c.FlushDB(ctx).Err()
 	}
@@ -78,13 +80,14 @@ func preparePostgres(h *Harness) (string, func(), error) {
 		return "", nil, fmt.Errorf("-postgres %q: %w", spec, err)
 	}
 	name := strings.TrimPrefix(u.Path, "/")
-	if name == "" || name == "postgres" || strings.ContainsAny(name, `/"`) {
+	if name == "" || slices.Contains([]string{"postgres", "test", "template0", "template1"}, name) || strings.ContainsAny(name, `/"`) {
 		return "", nil, fmt.Errorf("-postgres %q: name a database rpbench may drop and create, e.g. /rpbench", spec)
 	}
 	admin := *u
 	admin.Path = "/postgres"
 	exec := func(stmts ...string) error {
-		ctx, cancel := context.WithTimeout(h.Ctx, 30*time.Second)
+		// Also after an interrupt: the database may hold gigabytes.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(h.Ctx), time.Minute)
 		defer cancel()
 		c, err := pgx.Connect(ctx, admin.String())
 		if err != nil {

@@ -2,9 +2,6 @@ package session
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
@@ -12,8 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/rp-project/rp/internal/oidc"
 	"github.com/rp-project/rp/internal/session/sessiontest"
@@ -93,31 +88,11 @@ func BenchmarkBackchannelLogout(b *testing.B) {
 	}
 }
 
-func benchKey(i int) string { return fmt.Sprintf("k%042d", i) } // as long as a real store key
-func benchSID(i int) string { return "sid-" + strconv.Itoa(i) }
-func benchSub(i int) string { return "user-" + strconv.Itoa(i/2) } // two sessions per user
+func benchSID(i int) string { return FillSID(i) }
 
-// realisticSession encodes a session as rp stores it after a Keycloak
-// sign-in: tokens of Keycloak's sizes, a dozen claims, CSRF and last-seen.
 func realisticSession(b *testing.B) []byte {
 	b.Helper()
-	random := func(n int) string {
-		buf := make([]byte, n*3/4)
-		_, _ = rand.Read(buf)
-		return base64.RawURLEncoding.EncodeToString(buf)
-	}
-	claims, _ := json.Marshal(map[string]any{
-		"sub": "f3a8c9e0-1b2c-4d5e-8f90-a1b2c3d4e5f6", "name": "Alice Admin", "preferred_username": "alice",
-		"given_name": "Alice", "family_name": "Admin", "email": "alice@example.com", "email_verified": true,
-		"groups": []string{"admins"}, "sid": "a7c1e2f0-0000-4000-8000-000000000001", "acr": "1",
-		"iss": "https://sso.example.com/realms/main", "aud": "rp", "azp": "rp", "auth_time": 1764230400,
-	})
-	login, _ := json.Marshal(Login{Issuer: "https://sso.example.com/realms/main", Subject: "f3a8c9e0-1b2c-4d5e-8f90-a1b2c3d4e5f6",
-		SID: "a7c1e2f0-0000-4000-8000-000000000001", Claims: claims, SignedInAt: time.Now(), Browser: "Firefox on Linux"})
-	tokens, _ := json.Marshal(Tokens{IDToken: random(1300), AccessToken: random(1500), RefreshToken: random(800), Expiry: time.Now()})
-	blob, err := codec{}.Encode(time.Now().Add(24*time.Hour), map[string]any{
-		keyLogin: login, keyTokens: tokens, keyCSRF: rand.Text(), keySeen: time.Now().Unix(),
-	})
+	blob, err := RealisticSession()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -127,71 +102,14 @@ func realisticSession(b *testing.B) []byte {
 // fill stores n sessions with their index entries, in bulk.
 func fill(b *testing.B, m *Manager, iss string, n int, blob []byte) {
 	b.Helper()
-	ctx := context.Background()
-	exp := time.Now().Add(24 * time.Hour)
-	switch x := m.backend.index.(type) {
-	case sqlIndex:
-		type stmt struct {
-			q    string
-			args []any
-		}
-		var stmts []stmt
-		if x.sessions == "sessions" { // SQLite
-			series := `WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < $1 - 1) `
-			stmts = []stmt{
-				{series + `INSERT INTO sessions (token, data, expiry) SELECT 'k' || printf('%042d', i), $2, julianday('now', '+1 day') FROM c`, []any{n, blob}},
-				{series + `INSERT INTO rp_session_index (key, iss, sub, sid, expiry) SELECT 'k' || printf('%042d', i), $2, 'user-' || (i / 2), 'sid-' || i, $3 FROM c`, []any{n, iss, exp.Unix()}},
-			}
-		} else {
-			stmts = []stmt{
-				{`INSERT INTO rp_sessions (token, data, expiry) SELECT 'k' || lpad(i::text, 42, '0'), $2, now() + interval '1 day' FROM generate_series(0, $1 - 1) i`, []any{n, blob}},
-				{`INSERT INTO rp_session_index (key, iss, sub, sid, expiry) SELECT 'k' || lpad(i::text, 42, '0'), $2, 'user-' || (i / 2), 'sid-' || i, $3 FROM generate_series(0, $1 - 1) i`, []any{n, iss, exp.Unix()}},
-				{`VACUUM ANALYZE rp_sessions`, nil}, {`VACUUM ANALYZE rp_session_index`, nil},
-			}
-		}
-		for _, s := range stmts {
-			if _, err := x.db.ExecContext(ctx, s.q, s.args...); err != nil {
-				b.Fatalf("filling: %s: %v", s.q, err)
-			}
-		}
-	case redisIndex:
-		const batch = 5000
-		for start := 0; start < n; start += batch {
-			_, err := x.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-				for i := start; i < min(start+batch, n); i++ {
-					addRedis(ctx, p, x, iss, i, blob, exp)
-				}
-				return nil
-			})
-			if err != nil {
-				b.Fatalf("filling: %v", err)
-			}
-		}
-	default:
-		b.Fatalf("no bulk fill for %T", x)
-	}
-}
-
-func addRedis(ctx context.Context, p redis.Pipeliner, x redisIndex, iss string, i int, blob []byte, exp time.Time) {
-	e := redisEntry{Issuer: iss, Subject: benchSub(i), SID: benchSID(i)}
-	val, _ := json.Marshal(e)
-	k := benchKey(i)
-	p.Do(ctx, "SET", x.sessionKey(k), blob, "PXAT", ms(exp))
-	p.Do(ctx, "SET", x.entryKey(k), val, "PXAT", ms(exp))
-	for _, set := range x.sets(e) {
-		p.ZAdd(ctx, set, redis.Z{Score: float64(exp.UnixMilli()), Member: k})
-		p.Do(ctx, "PEXPIREAT", set, ms(exp), "NX")
+	if err := m.Fill(context.Background(), iss, 0, n, blob); err != nil {
+		b.Fatal(err)
 	}
 }
 
 // putBack stores session i again, as a sign-in would.
 func putBack(b *testing.B, m *Manager, iss string, i int, blob []byte) {
-	ctx := context.Background()
-	exp := time.Now().Add(24 * time.Hour)
-	if err := m.backend.store.CommitCtx(ctx, benchKey(i), blob, exp); err != nil {
-		b.Fatal(err)
-	}
-	if err := m.backend.index.Add(ctx, benchKey(i), IndexEntry{Issuer: iss, Subject: benchSub(i), SID: benchSID(i), Expiry: exp}); err != nil {
+	if err := m.PutBack(context.Background(), iss, i, blob); err != nil {
 		b.Fatal(err)
 	}
 }
@@ -202,28 +120,11 @@ var redisMemory sync.Mutex // one Redis benchmark measures at a time
 // Redis's used memory.
 func storeBytes(b *testing.B, m *Manager) int64 {
 	b.Helper()
-	ctx := context.Background()
-	var n int64
-	switch x := m.backend.index.(type) {
-	case sqlIndex:
-		q := `SELECT pg_total_relation_size('rp_sessions') + pg_total_relation_size('rp_session_index')`
-		if x.sessions == "sessions" {
-			if _, err := x.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-				b.Fatal(err)
-			}
-			q = `SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()`
-		}
-		if err := x.db.QueryRowContext(ctx, q).Scan(&n); err != nil {
-			b.Fatal(err)
-		}
-	case redisIndex:
-		redisMemory.Lock()
-		defer redisMemory.Unlock()
-		info, err := x.c.InfoMap(ctx, "memory").Result()
-		if err != nil {
-			b.Fatal(err)
-		}
-		n, _ = strconv.ParseInt(info["Memory"]["used_memory"], 10, 64)
+	redisMemory.Lock()
+	defer redisMemory.Unlock()
+	n, err := m.StoreBytes(context.Background())
+	if err != nil {
+		b.Fatal(err)
 	}
 	return n
 }
