@@ -172,13 +172,13 @@ type bcTarget struct {
 	op    *testprovider.Provider
 	t     *Target
 	spec  string
-	blob  []byte
+	blob  session.Filled
 	stop  func()   // stops rp
 	url   string   // rp's base URL
 	inApp *app.App // the memory store: rp in this process
 }
 
-func measureBackchannelStore(h *Harness, op *testprovider.Provider, t *Target, blob []byte) (r bcResult) {
+func measureBackchannelStore(h *Harness, op *testprovider.Provider, t *Target, blob session.Filled) (r bcResult) {
 	r.Target = t
 	st := stores[slices.IndexFunc(stores, func(s store) bool { return s.name == t.Name })]
 	spec, cleanup, err := st.prepare(h)

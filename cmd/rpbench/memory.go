@@ -156,7 +156,7 @@ func memoryPerSession(ctx context.Context, n int) (MemoryResult, error) {
 	if err != nil {
 		return res, err
 	}
-	res.SessionBytes = len(blob)
+	res.SessionBytes = blob.Size()
 	m, err := session.Open(ctx, session.Options{Store: "memory", Lifetime: 24 * time.Hour})
 	if err != nil {
 		return res, err

@@ -90,7 +90,7 @@ func BenchmarkBackchannelLogout(b *testing.B) {
 
 func benchSID(i int) string { return FillSID(i) }
 
-func realisticSession(b *testing.B) []byte {
+func realisticSession(b *testing.B) Filled {
 	b.Helper()
 	blob, err := RealisticSession()
 	if err != nil {
@@ -100,7 +100,7 @@ func realisticSession(b *testing.B) []byte {
 }
 
 // fill stores n sessions with their index entries, in bulk.
-func fill(b *testing.B, m *Manager, iss string, n int, blob []byte) {
+func fill(b *testing.B, m *Manager, iss string, n int, blob Filled) {
 	b.Helper()
 	if err := m.Fill(context.Background(), iss, 0, n, blob); err != nil {
 		b.Fatal(err)
@@ -108,7 +108,7 @@ func fill(b *testing.B, m *Manager, iss string, n int, blob []byte) {
 }
 
 // putBack stores session i again, as a sign-in would.
-func putBack(b *testing.B, m *Manager, iss string, i int, blob []byte) {
+func putBack(b *testing.B, m *Manager, iss string, i int, blob Filled) {
 	if err := m.PutBack(context.Background(), iss, i, blob); err != nil {
 		b.Fatal(err)
 	}

@@ -29,9 +29,22 @@ func FillSID(i int) string { return "sid-" + strconv.Itoa(i) }
 // user.
 func FillSubject(i int) string { return "user-" + strconv.Itoa(i/2) }
 
+// Filled is what a filled session stores: its data, and its tokens
+// record beside it (under "t:" and its key), as a sign-in writes them.
+type Filled struct {
+	Session []byte
+	Tokens  []byte
+}
+
+// Size is the bytes of both records.
+func (f Filled) Size() int { return len(f.Session) + len(f.Tokens) }
+
 // RealisticSession encodes a session as rp stores it after a Keycloak
-// sign-in: tokens of Keycloak's sizes, a dozen claims, CSRF and last-seen.
-func RealisticSession() ([]byte, error) {
+// sign-in with the default settings: a dozen claims, CSRF, last-seen and
+// refresh hints in the session's data, and an ID and a refresh token of
+// Keycloak's sizes in its tokens record. The access token is not kept
+// (rp keeps it only with RP_PASS_ACCESS_TOKEN).
+func RealisticSession() (Filled, error) {
 	random := func(n int) string {
 		buf := make([]byte, n*3/4)
 		_, _ = rand.Read(buf)
@@ -44,24 +57,24 @@ func RealisticSession() ([]byte, error) {
 		"iss": "https://sso.example.com/realms/main", "aud": "rp", "azp": "rp", "auth_time": 1764230400,
 	})
 	if err != nil {
-		return nil, err
+		return Filled{}, err
 	}
 	login, err := json.Marshal(Login{Issuer: "https://sso.example.com/realms/main", Subject: "f3a8c9e0-1b2c-4d5e-8f90-a1b2c3d4e5f6",
 		SID: "a7c1e2f0-0000-4000-8000-000000000001", Claims: claims, SignedInAt: time.Now(), Browser: "Firefox on Linux"})
 	if err != nil {
-		return nil, err
+		return Filled{}, err
 	}
-	tokens, err := json.Marshal(Tokens{IDToken: random(1300), AccessToken: random(1500), RefreshToken: random(800), Expiry: time.Now()})
+	tokens, err := json.Marshal(Tokens{IDToken: random(1300), RefreshToken: random(800), Expiry: time.Now().Add(5 * time.Minute)})
 	if err != nil {
-		return nil, err
+		return Filled{}, err
 	}
 	blob, err := codec{}.Encode(time.Now().Add(24*time.Hour), map[string]any{
-		keyLogin: login, keyTokens: tokens, keyCSRF: rand.Text(), keySeen: time.Now().Unix(),
+		keyLogin: login, keyCSRF: rand.Text(), keySeen: time.Now().Unix(), keyRefreshAt: time.Now().Add(4 * time.Minute).Unix(),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("encoding a session: %w", err)
+		return Filled{}, fmt.Errorf("encoding a session: %w", err)
 	}
-	return blob, nil
+	return Filled{Session: blob, Tokens: tokens}, nil
 }
 
 // fillBatch is how many sessions one statement or pipeline writes: small
@@ -69,9 +82,9 @@ func RealisticSession() ([]byte, error) {
 const fillBatch = 50_000
 
 // Fill stores sessions from to to-1 (keys FillKey(i), issuer iss, subject
-// FillSubject(i), sid FillSID(i)), each holding blob and expiring in a
-// day, with their index entries, in bulk.
-func (m *Manager) Fill(ctx context.Context, iss string, from, to int, blob []byte) error {
+// FillSubject(i), sid FillSID(i)), each holding f and expiring in a day,
+// with their index entries, in bulk.
+func (m *Manager) Fill(ctx context.Context, iss string, from, to int, f Filled) error {
 	exp := time.Now().Add(24 * time.Hour)
 	switch x := m.backend.index.(type) {
 	case cachedIndex:
@@ -81,14 +94,14 @@ func (m *Manager) Fill(ctx context.Context, iss string, from, to int, blob []byt
 		if !ok {
 			return fmt.Errorf("session: no bulk fill for %T", x.Index)
 		}
-		return fillSQL(ctx, inner, iss, from, to, blob, exp)
+		return fillSQL(ctx, inner, iss, from, to, f, exp)
 	case sqlIndex:
-		return fillSQL(ctx, x, iss, from, to, blob, exp)
+		return fillSQL(ctx, x, iss, from, to, f, exp)
 	case redisIndex:
 		for start := from; start < to; start += fillBatch / 10 {
 			_, err := x.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 				for i := start; i < min(start+fillBatch/10, to); i++ {
-					addRedis(ctx, p, x, iss, i, blob, exp)
+					addRedis(ctx, p, x, iss, i, f, exp)
 				}
 				return nil
 			})
@@ -101,7 +114,7 @@ func (m *Manager) Fill(ctx context.Context, iss string, from, to int, blob []byt
 	return fmt.Errorf("session: no bulk fill for %T", m.backend.index)
 }
 
-func fillSQL(ctx context.Context, x sqlIndex, iss string, from, to int, blob []byte, exp time.Time) error {
+func fillSQL(ctx context.Context, x sqlIndex, iss string, from, to int, f Filled, exp time.Time) error {
 	if err := x.ready(ctx); err != nil {
 		return err
 	}
@@ -113,19 +126,18 @@ func fillSQL(ctx context.Context, x sqlIndex, iss string, from, to int, blob []b
 			series := `WITH RECURSIVE c(i) AS (SELECT $1 UNION ALL SELECT i + 1 FROM c WHERE i < $2 - 1) `
 			stmts = []string{
 				series + `INSERT INTO sessions (token, data, expiry) SELECT 'k' || printf('%042d', i), $3, julianday('now', '+1 day') FROM c`,
+				series + `INSERT INTO sessions (token, data, expiry) SELECT 't:k' || printf('%042d', i), $3, julianday('now', '+1 day') FROM c`,
 				series + `INSERT INTO rp_session_index (key, iss, sub, sid, expiry) SELECT 'k' || printf('%042d', i), $3, 'user-' || (i / 2), 'sid-' || i, $4 FROM c`,
 			}
 		} else {
 			stmts = []string{
 				`INSERT INTO rp_sessions (token, data, expiry) SELECT 'k' || lpad(i::text, 42, '0'), $3, now() + interval '1 day' FROM generate_series($1::int, $2::int - 1) i`,
+				`INSERT INTO rp_sessions (token, data, expiry) SELECT 't:k' || lpad(i::text, 42, '0'), $3, now() + interval '1 day' FROM generate_series($1::int, $2::int - 1) i`,
 				`INSERT INTO rp_session_index (key, iss, sub, sid, expiry) SELECT 'k' || lpad(i::text, 42, '0'), $3, 'user-' || (i / 2), 'sid-' || i, $4 FROM generate_series($1::int, $2::int - 1) i`,
 			}
 		}
 		for i, q := range stmts {
-			args := []any{start, end, blob}
-			if i == 1 {
-				args = []any{start, end, iss, exp.Unix()}
-			}
+			args := [][]any{{start, end, f.Session}, {start, end, f.Tokens}, {start, end, iss, exp.Unix()}}[i]
 			if _, err := x.db.ExecContext(ctx, q, args...); err != nil {
 				return fmt.Errorf("%w: filling: %s: %w", ErrStore, q, err)
 			}
@@ -141,11 +153,12 @@ func fillSQL(ctx context.Context, x sqlIndex, iss string, from, to int, blob []b
 	return nil
 }
 
-func addRedis(ctx context.Context, p redis.Pipeliner, x redisIndex, iss string, i int, blob []byte, exp time.Time) {
+func addRedis(ctx context.Context, p redis.Pipeliner, x redisIndex, iss string, i int, f Filled, exp time.Time) {
 	e := redisEntry{Issuer: iss, Subject: FillSubject(i), SID: FillSID(i)}
 	val, _ := json.Marshal(e)
 	k := FillKey(i)
-	p.Do(ctx, "SET", x.sessionKey(k), blob, "PXAT", ms(exp))
+	p.Do(ctx, "SET", x.sessionKey(k), f.Session, "PXAT", ms(exp))
+	p.Do(ctx, "SET", x.sessionKey(tokenKey(k)), f.Tokens, "PXAT", ms(exp))
 	p.Do(ctx, "SET", x.entryKey(k), val, "PXAT", ms(exp))
 	for _, set := range x.sets(e) {
 		p.ZAdd(ctx, set, redis.Z{Score: float64(exp.UnixMilli()), Member: k})
@@ -154,9 +167,12 @@ func addRedis(ctx context.Context, p redis.Pipeliner, x redisIndex, iss string, 
 }
 
 // PutBack stores filled session i again, as a sign-in would.
-func (m *Manager) PutBack(ctx context.Context, iss string, i int, blob []byte) error {
+func (m *Manager) PutBack(ctx context.Context, iss string, i int, f Filled) error {
 	exp := time.Now().Add(24 * time.Hour)
-	if err := m.backend.store.CommitCtx(ctx, FillKey(i), blob, exp); err != nil {
+	if err := m.backend.store.CommitCtx(ctx, FillKey(i), f.Session, exp); err != nil {
+		return err
+	}
+	if err := m.backend.store.CommitCtx(ctx, tokenKey(FillKey(i)), f.Tokens, exp); err != nil {
 		return err
 	}
 	return m.backend.index.Add(ctx, FillKey(i), IndexEntry{Issuer: iss, Subject: FillSubject(i), SID: FillSID(i), Expiry: exp})

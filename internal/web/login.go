@@ -95,7 +95,7 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	err = s.sessions.SignIn(ctx, session.Login{
 		Issuer: id.Issuer, Subject: id.Subject, SID: id.SessionID, Claims: id.Claims,
 		SignedInAt: s.now(), Browser: describeBrowser(r.UserAgent()),
-	}, session.Tokens{IDToken: id.IDToken, AccessToken: id.AccessToken, RefreshToken: id.RefreshToken,
+	}, session.Tokens{IDToken: id.IDToken, AccessToken: s.keptAccessToken(id.AccessToken), RefreshToken: id.RefreshToken,
 		Expiry: id.Expiry, RefreshAt: refreshAt(s.now(), id.Expiry)})
 	if err != nil {
 		s.signInFailed(w, r, err)
