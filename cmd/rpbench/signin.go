@@ -180,9 +180,14 @@ func (e *signinEnv) measureStore(h *Harness, prefix string, t *Target) (r signin
 	var phases sync.WaitGroup
 	phases.Go(func() {
 		time.Sleep(time.Until(start))
+		stopProfile := func() {}
+		if h.Opts.ProfileDir != "" {
+			stopProfile = h.startPerf("signin-"+t.Name, p.Pid())
+		}
 		sample(0)
 		time.Sleep(time.Until(end))
 		sample(1)
+		stopProfile()
 	})
 	type tally struct {
 		ok, errs int64
