@@ -37,7 +37,11 @@ const (
 	userLogin    = "alice" // the dev login form accepts any login; it becomes sub
 	userEmail    = "alice@example.test"
 	cookieName   = "rp_session" // http base URL: no __Host- prefix
-	readyTimeout = 20 * time.Second
+	// readyTimeout bounds the wait for the provider (a Node process) and
+	// rp to start: a bound on a hang, not a speed check. Node loading
+	// oidc-provider took over 20 s while the rest of the suite (the load
+	// and fault test, Chromium) kept both cores busy.
+	readyTimeout = 90 * time.Second
 )
 
 // stack is one provider and one rp, both on loopback, for one test.

@@ -16,7 +16,7 @@ import (
 )
 
 // readyWithin bounds the wait for rp to load the provider's metadata.
-const readyWithin = 20 * time.Second
+const readyWithin = 60 * time.Second
 
 // Listen reserves a loopback port for rp and returns the listener and rp's
 // base URL on host ("localhost" or "127.0.0.1"): a provider can register
