@@ -185,8 +185,19 @@ func expectPage(h *Harness, req Request, who string, names map[string]string) ([
 	if err != nil {
 		return nil, err
 	}
+	refusal, err := describeRefusal(anon, who, names)
+	if err != nil {
+		return nil, err
+	}
+	return append(checks, refusal), nil
+}
+
+// describeRefusal checks that an answer to a request without the session
+// cookie is a refusal (a redirect to sign in, 401 or 403, without the
+// signed-in answer's body) and says so for the report.
+func describeRefusal(anon Answer, who string, names map[string]string) (string, error) {
 	if !slices.Contains([]int{302, 303, 401, 403}, anon.Status) || anon.BodyOK {
-		return nil, fmt.Errorf("without the cookie %s answered %d, want a refusal (302, 303, 401 or 403)", who, anon.Status)
+		return "", fmt.Errorf("without the cookie %s answered %d, want a refusal (302, 303, 401 or 403)", who, anon.Status)
 	}
 	refusal := fmt.Sprintf("without the cookie it answers %d", anon.Status)
 	if loc := anon.Header["location"]; loc != "" {
@@ -195,5 +206,5 @@ func expectPage(h *Harness, req Request, who string, names map[string]string) ([
 		}
 		refusal += " to " + loc
 	}
-	return append(checks, refusal), nil
+	return refusal, nil
 }

@@ -329,15 +329,9 @@ func expectAuthenticated(h *Harness, req Request, who string, names map[string]s
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Contains([]int{302, 303, 401, 403}, anon.Status) || anon.BodyOK {
-		return nil, fmt.Errorf("without the cookie %s answered %d, want a refusal (302, 303, 401 or 403)", who, anon.Status)
-	}
-	refusal := fmt.Sprintf("without the cookie it answers %d", anon.Status)
-	if loc := anon.Header["location"]; loc != "" {
-		if u, err := url.Parse(loc); err == nil {
-			loc = shortURL(u, names)
-		}
-		refusal += " to " + loc
+	refusal, err := describeRefusal(anon, who, names)
+	if err != nil {
+		return nil, err
 	}
 	checks = append(checks, refusal)
 
