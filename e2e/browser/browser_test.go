@@ -33,17 +33,24 @@ import (
 
 const chromiumPath = "/usr/bin/chromium"
 
-// TestSignInAndLogoutInChromium signs alice in through the provider's form,
-// logs her out with the profile page's button, and checks that the provider
-// asks for credentials again, all in Chromium, with no CSP violation on the
-// way.
-func TestSignInAndLogoutInChromium(t *testing.T) {
+// needChromium skips the test without Debian's chromium, or fails it when
+// CI is set.
+func needChromium(t *testing.T) {
+	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("CI is set but %s is missing (%v): install Debian's chromium (apt-get install chromium); .ci/run does", chromiumPath, err)
 		}
 		t.Skipf("%s is missing: install Debian's chromium (apt-get install chromium) to run the real-browser test", chromiumPath)
 	}
+}
+
+// TestSignInAndLogoutInChromium signs alice in through the provider's form,
+// logs her out with the profile page's button, and checks that the provider
+// asks for credentials again, all in Chromium, with no CSP violation on the
+// way.
+func TestSignInAndLogoutInChromium(t *testing.T) {
+	needChromium(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 

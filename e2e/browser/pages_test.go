@@ -55,12 +55,7 @@ const firefoxOnAndroid = "Mozilla/5.0 (Android 14; Mobile; rv:128.0) Gecko/128.0
 // page broke rp's Content-Security-Policy. With RP_SCREENSHOT_DIR set, it
 // saves <page>-<width>-<scheme>.png of each there.
 func TestEveryPageIsAccessible(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI is set but %s is missing (%v): install Debian's chromium (apt-get install chromium); .ci/run does", chromiumPath, err)
-		}
-		t.Skipf("%s is missing: install Debian's chromium (apt-get install chromium) to run the real-browser test", chromiumPath)
-	}
+	needChromium(t)
 	axe, err := os.ReadFile(axePath)
 	if err != nil {
 		if os.Getenv("CI") != "" {
