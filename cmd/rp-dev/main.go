@@ -23,9 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/rp-project/rp/internal/app"
@@ -73,7 +71,8 @@ func run(env func(string) string, stdout, stderr io.Writer) int {
 	// The provider library logs through the default logger.
 	slog.SetDefault(logger.With("component", "devop"))
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Ctrl-C starts a graceful shutdown; a second one ends rp-dev at once.
+	ctx, stop := app.ShutdownOnSignal(context.Background())
 	defer stop()
 
 	op, err := devop.Start(ctx, devop.Options{

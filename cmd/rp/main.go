@@ -56,7 +56,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	session.LogRedisTo(logger)
 	// SIGTERM or SIGINT starts a graceful shutdown (app.Serve); a second
 	// one ends rp at once, as signals do by default.
-	ctx, stop := shutdownOnSignal(context.Background())
+	ctx, stop := app.ShutdownOnSignal(context.Background())
 	defer stop()
 	if err := app.Run(ctx, cfg, logger); err != nil {
 		logger.Error("rp stopped", "err", err)

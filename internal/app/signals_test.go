@@ -1,6 +1,6 @@
 //go:build unix
 
-package main
+package app
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 // test runs itself as a child process that signals itself, 20 times.
 func TestSecondSignalTheMomentShutdownStarts(t *testing.T) {
 	if os.Getenv("RP_TEST_SIGNAL_CHILD") == "1" {
-		ctx, cancel := shutdownOnSignal(context.Background())
+		ctx, cancel := ShutdownOnSignal(context.Background())
 		defer cancel()
 		syscall.Kill(os.Getpid(), syscall.SIGTERM)
 		<-ctx.Done() // the graceful shutdown would start here
