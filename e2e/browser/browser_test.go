@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,19 +107,18 @@ func TestSignInAndLogoutInChromium(t *testing.T) {
 	b.checkConsole()
 }
 
-// startRPAndProvider starts the development provider and rp in-process, as
-// cmd/rp-dev does, both named localhost so that the browser keeps one cookie
-// jar per host, and returns rp's base URL and the issuer.
-func startRPAndProvider(t *testing.T, ctx context.Context) (rpBase, issuer string) {
+// startDevProvider starts the development provider with rp (at rpBase,
+// routes under prefix) registered as rp-dev, until the test ends. It closes
+// rp's listener ln when the provider cannot start.
+func startDevProvider(t *testing.T, ctx context.Context, ln net.Listener, rpBase, prefix string) *devop.Provider {
 	t.Helper()
-	ln, rpBase := apptest.Listen(t, "localhost")
 	op, err := devop.Start(ctx, devop.Options{
 		Addr:                   "127.0.0.1:0",
 		Issuer:                 "http://localhost:0",
 		ClientID:               "rp-dev",
 		ClientSecret:           "rp-dev-secret",
-		RedirectURIs:           []string{rpBase + "/callback"},
-		PostLogoutRedirectURIs: []string{rpBase + "/logged-out"},
+		RedirectURIs:           []string{rpBase + prefix + "/callback"},
+		PostLogoutRedirectURIs: []string{rpBase + prefix + "/logged-out"},
 	})
 	if err != nil {
 		ln.Close()
@@ -129,6 +129,16 @@ func startRPAndProvider(t *testing.T, ctx context.Context) (rpBase, issuer strin
 			t.Errorf("closing the provider: %v", err)
 		}
 	})
+	return op
+}
+
+// startRPAndProvider starts the development provider and rp in-process, as
+// cmd/rp-dev does, both named localhost so that the browser keeps one cookie
+// jar per host, and returns rp's base URL and the issuer.
+func startRPAndProvider(t *testing.T, ctx context.Context) (rpBase, issuer string) {
+	t.Helper()
+	ln, rpBase := apptest.Listen(t, "localhost")
+	op := startDevProvider(t, ctx, ln, rpBase, "")
 	apptest.Serve(t, ln, map[string]string{
 		"RP_ISSUER":        op.Issuer,
 		"RP_CLIENT_ID":     "rp-dev",

@@ -179,23 +179,7 @@ func startPagesSetup(t *testing.T, ctx context.Context) pagesSetup {
 	t.Cleanup(func() { app.Close() })
 
 	ln, rpBase := apptest.Listen(t, "localhost")
-	op, err := devop.Start(ctx, devop.Options{
-		Addr:                   "127.0.0.1:0",
-		Issuer:                 "http://localhost:0",
-		ClientID:               "rp-dev",
-		ClientSecret:           "rp-dev-secret",
-		RedirectURIs:           []string{rpBase + "/_rp/callback"},
-		PostLogoutRedirectURIs: []string{rpBase + "/_rp/logged-out"},
-	})
-	if err != nil {
-		ln.Close()
-		t.Fatalf("devop.Start: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := op.Close(); err != nil {
-			t.Errorf("closing the provider: %v", err)
-		}
-	})
+	op := startDevProvider(t, ctx, ln, rpBase, "/_rp")
 	logo := filepath.Join(t.TempDir(), "logo.svg")
 	if err := os.WriteFile(logo, []byte(exampleLogo), 0o644); err != nil {
 		t.Fatal(err)
