@@ -127,6 +127,9 @@ func checkSVGAttr(elem string, a xml.Attr) error {
 			return fmt.Errorf("its <%s> element refers to %q; a logo may only refer to its own parts (#id)", elem, a.Value)
 		}
 	}
+	if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
+		return nil // a namespace declaration names, it loads nothing
+	}
 	if err := checkCSS(a.Value); err != nil {
 		return fmt.Errorf("its <%s> element's %s attribute %w", elem, a.Name.Local, err)
 	}
@@ -134,9 +137,14 @@ func checkSVGAttr(elem string, a xml.Attr) error {
 }
 
 // checkCSS refuses a style sheet or attribute value that could load or run
-// anything: url(...) other than url(#id), @import, and URL schemes, spelled
-// in any case and with any whitespace or control characters between.
+// anything: url(...) other than url(#id), @import, URLs (a scheme and //,
+// or a script scheme), spelled in any case and with any whitespace or
+// control characters between; and any backslash, since CSS escapes
+// (u\72l for url) can spell all of these.
 func checkCSS(v string) error {
+	if strings.Contains(v, `\`) {
+		return errors.New("has a backslash (a CSS escape); a logo needs none")
+	}
 	s := squash(v)
 	for i := 0; ; {
 		j := strings.Index(s[i:], "url(")
@@ -149,7 +157,7 @@ func checkCSS(v string) error {
 			return errors.New("loads something with url(...); a logo may only use url(#id) of its own parts")
 		}
 	}
-	for _, bad := range []string{"@import", "javascript:", "vbscript:", "data:", "expression(", "-moz-binding", "behavior:"} {
+	for _, bad := range []string{"@import", "://", "javascript:", "vbscript:", "data:", "expression(", "-moz-binding", "behavior:"} {
 		if strings.Contains(s, bad) {
 			return fmt.Errorf("has %q; a logo must not load or run anything", bad)
 		}
@@ -157,11 +165,11 @@ func checkCSS(v string) error {
 	return nil
 }
 
-// squash lower-cases v and drops whitespace, control characters and CSS
-// escapes' backslashes, as browsers ignore or decode them in URLs and CSS.
+// squash lower-cases v and drops whitespace and control characters, as
+// browsers ignore them in URLs' schemes.
 func squash(v string) string {
 	return strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) || unicode.IsControl(r) || r == '\\' {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
 			return -1
 		}
 		return unicode.ToLower(r)
