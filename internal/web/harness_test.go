@@ -233,6 +233,17 @@ func (h *harness) cookie(c *http.Client) *http.Cookie {
 	return nil
 }
 
+// cookieNamed is the browser's cookie named name, or nil.
+func (h *harness) cookieNamed(c *http.Client, name string) *http.Cookie {
+	u, _ := url.Parse(h.base)
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == name {
+			return ck
+		}
+	}
+	return nil
+}
+
 var csrfRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 
 func (h *harness) csrf() string {
