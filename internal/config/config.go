@@ -50,7 +50,11 @@ type Config struct {
 
 	// SessionCookieName is RP_SESSION_COOKIE_NAME; https adds __Host-.
 	SessionCookieName string
-	OfflineAccess     bool // RP_OFFLINE_ACCESS: ask for refresh tokens with offline_access when offered
+	// CookieSecrets are RP_COOKIE_SECRET's (or RP_COOKIE_SECRET_FILE's)
+	// secrets, which seal the cookies of sign-ins in flight; empty: derived
+	// from the client secret (see SealingSecrets).
+	CookieSecrets []string
+	OfflineAccess bool // RP_OFFLINE_ACCESS: ask for refresh tokens with offline_access when offered
 
 	// Protecting an app.
 	Upstream            string         // RP_UPSTREAM: the app behind rp (proxy mode); "" for none
@@ -70,6 +74,22 @@ type Config struct {
 	BrandLogo string // RP_BRAND_LOGO: path of an image file shown beside the name; "" for none
 	// Logo is BrandLogo's file, read and checked by Load; nil without one.
 	Logo *Logo
+}
+
+// minCookieSecretLen is the shortest RP_COOKIE_SECRET accepted.
+const minCookieSecretLen = 32
+
+// SealingSecrets are the secrets that seal the cookies rp gives browsers
+// before sign-in and after sign-out: RP_COOKIE_SECRET's, or else the
+// client secret, which every instance of one deployment shares already
+// (rp derives a key of its own from it). weak is true when that client
+// secret is shorter than RP_COOKIE_SECRET may be: a sealed cookie, which
+// anyone can get from /login, would then let them guess it offline.
+func (c Config) SealingSecrets() (secrets []string, weak bool) {
+	if len(c.CookieSecrets) > 0 {
+		return c.CookieSecrets, false
+	}
+	return []string{c.ClientSecret}, len(c.ClientSecret) < minCookieSecretLen
 }
 
 // PathRule says that the paths at and below Prefix need one of Groups.

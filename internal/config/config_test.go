@@ -265,3 +265,57 @@ func TestShutdownTimeout(t *testing.T) {
 		}
 	}
 }
+
+func TestCookieSecrets(t *testing.T) {
+	long, other := strings.Repeat("a", 32), strings.Repeat("b", 40)
+	t.Run("derived from the client secret by default", func(t *testing.T) {
+		e := valid()
+		e["RP_CLIENT_SECRET"] = strings.Repeat("s", 32)
+		c, err := Load(nil, env(e), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, weak := c.SealingSecrets(); len(got) != 1 || got[0] != e["RP_CLIENT_SECRET"] || weak {
+			t.Fatalf("SealingSecrets = %q, %v", got, weak)
+		}
+		e["RP_CLIENT_SECRET"] = "short"
+		c, _ = Load(nil, env(e), io.Discard)
+		if _, weak := c.SealingSecrets(); !weak {
+			t.Fatal("a 5-character client secret is not reported weak")
+		}
+	})
+	t.Run("several, rotated", func(t *testing.T) {
+		e := valid()
+		e["RP_COOKIE_SECRET"] = long + ", " + other
+		c, err := Load(nil, env(e), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, weak := c.SealingSecrets(); len(got) != 2 || got[0] != long || got[1] != other || weak {
+			t.Fatalf("SealingSecrets = %q, %v", got, weak)
+		}
+	})
+	t.Run("from a file, one per line", func(t *testing.T) {
+		e := valid()
+		path := filepath.Join(t.TempDir(), "cookie-secret")
+		if err := os.WriteFile(path, []byte(long+"\n"+other+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		e["RP_COOKIE_SECRET_FILE"] = path
+		c, err := Load(nil, env(e), io.Discard)
+		if err != nil || len(c.CookieSecrets) != 2 {
+			t.Fatalf("%q %v", c.CookieSecrets, err)
+		}
+	})
+	t.Run("too short", func(t *testing.T) {
+		e := valid()
+		e["RP_COOKIE_SECRET"] = long + " hunter2"
+		_, err := Load(nil, env(e), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "RP_COOKIE_SECRET: secret 2 of 2 is 7 characters") {
+			t.Fatalf("error = %v", err)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Fatal("the error quotes the secret")
+		}
+	})
+}

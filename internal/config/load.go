@@ -63,6 +63,16 @@ var settings = []setting{
 	{"RP_LOG_LEVEL", "info", "log level: debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
 	{"RP_SHUTDOWN_TIMEOUT", "30s", "after SIGTERM, how long requests in flight have to finish before rp cuts them and exits", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{"RP_SESSION_COOKIE_NAME", "rp_session", "name of the session cookie (https adds the __Host- prefix)", str(func(c *Config) *string { return &c.SessionCookieName })},
+	{"RP_COOKIE_SECRET", "", "secret(s) sealing the cookies of sign-ins in flight, at least 32 characters each, separated by spaces; the first seals, all open (default: derived from the client secret; or RP_COOKIE_SECRET_FILE)", func(c *Config, v string) error {
+		c.CookieSecrets = strings.Fields(strings.ReplaceAll(v, ",", " "))
+		for i, s := range c.CookieSecrets {
+			if len(s) < minCookieSecretLen {
+				return fmt.Errorf("secret %d of %d is %d characters; each needs at least %d random ones (openssl rand -base64 32)",
+					i+1, len(c.CookieSecrets), len(s), minCookieSecretLen)
+			}
+		}
+		return nil
+	}},
 	{"RP_OFFLINE_ACCESS", "true", "ask for refresh tokens with the offline_access scope when the provider offers it", boolean(func(c *Config) *bool { return &c.OfflineAccess })},
 	{"RP_UPSTREAM", "", "the app rp protects: every request outside rp's routes goes there when signed in (proxy mode)", str(func(c *Config) *string { return &c.Upstream })},
 	{"RP_UPSTREAM_TIMEOUT", "60s", "how long the app may take to start its answer before rp answers 504", dur(func(c *Config) *time.Duration { return &c.UpstreamTimeout })},
@@ -116,6 +126,7 @@ func strList(dst func(*Config) *[]string) func(*Config, string) error {
 var secretFiles = map[string]string{
 	"RP_CLIENT_SECRET":          "RP_CLIENT_SECRET_FILE",
 	"RP_SESSION_STORE_PASSWORD": "RP_SESSION_STORE_PASSWORD_FILE",
+	"RP_COOKIE_SECRET":          "RP_COOKIE_SECRET_FILE",
 }
 
 // ErrHelp is returned by Load when -h or -help was asked for; usage has
