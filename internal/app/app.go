@@ -59,7 +59,15 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	cookieSecrets, weak := cfg.SealingSecrets()
+	if weak {
+		o.Logger.Warn("RP_COOKIE_SECRET is not set and the client secret is shorter than 32 characters: " +
+			"the cookies of sign-ins in flight are sealed with a key derived from it, and anyone can get such a cookie from /login " +
+			"and try to guess the client secret offline. Set RP_COOKIE_SECRET to 32 random characters (openssl rand -base64 32), " +
+			"the same on every instance")
+	}
 	sessions, err := session.Open(ctx, session.Options{
+		CookieSecrets: cookieSecrets,
 		Store:         cfg.SessionStore,
 		StorePassword: cfg.SessionStorePassword,
 		StoreTimeout:  cfg.SessionStoreTimeout,

@@ -5,8 +5,8 @@ import (
 	"strings"
 )
 
-// StripCookie removes every cookie whose name equals name (ASCII
-// case-insensitively) from h's Cookie header lines. Lines without such a
+// StripCookie removes every cookie of rp's, named name or name followed by
+// "_" and more (see ownCookie), from h's Cookie header lines. Lines without such a
 // cookie are kept byte for byte; in a line that had one, the other cookies
 // keep their bytes and order and are joined with "; ". A line left empty is
 // deleted, and the header with it when no line is left. The slice held in
@@ -59,7 +59,7 @@ func hasCookie(line, name string) bool {
 	for line != "" {
 		var part string
 		part, line, _ = strings.Cut(line, ";")
-		if strings.EqualFold(cookieName(part), name) {
+		if ownCookie(cookieName(part), name) {
 			return true
 		}
 	}
@@ -73,7 +73,7 @@ func withoutCookie(line, name string) string {
 		var part string
 		part, line, _ = strings.Cut(line, ";")
 		part = strings.Trim(part, " \t")
-		if part == "" || strings.EqualFold(cookieName(part), name) {
+		if part == "" || ownCookie(cookieName(part), name) {
 			continue
 		}
 		if b.Len() > 0 {
@@ -84,6 +84,17 @@ func withoutCookie(line, name string) string {
 	return b.String()
 }
 
+// ownCookie reports whether a cookie named n is one of rp's, whose session
+// cookie is named name: name itself, or name, "_" and more (a sign-in in
+// flight, the logout notice), ASCII case-insensitively, as some apps and
+// proxies compare names.
+func ownCookie(n, name string) bool {
+	if len(n) < len(name) || !strings.EqualFold(n[:len(name)], name) {
+		return false
+	}
+	return len(n) == len(name) || n[len(name)] == '_'
+}
+
 // cookieName is the name of one "name=value" pair of a Cookie line or of
 // the first pair of a Set-Cookie line, without surrounding blanks.
 func cookieName(pair string) string {
@@ -91,9 +102,9 @@ func cookieName(pair string) string {
 	return strings.Trim(name, " \t")
 }
 
-// dropSetCookie deletes the Set-Cookie lines of h that set a cookie named
-// name (ASCII case-insensitively), so an app cannot overwrite or delete
-// rp's session cookie.
+// dropSetCookie deletes the Set-Cookie lines of h that set one of rp's
+// cookies (see ownCookie), so an app cannot overwrite or delete rp's
+// session cookie, nor plant or delete a sign-in in flight.
 func dropSetCookie(h http.Header, name string) {
 	if name == "" {
 		return
@@ -107,7 +118,7 @@ func dropSetCookie(h http.Header, name string) {
 			_, v, _ := strings.Cut(first, "=")
 			n = cookieName(v)
 		}
-		if strings.EqualFold(n, name) {
+		if ownCookie(n, name) {
 			return ""
 		}
 		return line

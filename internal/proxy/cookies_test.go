@@ -25,6 +25,8 @@ func TestStripCookie(t *testing.T) {
 		{"untouched line kept as is", []string{"a=1;b=2", "rp_session=x"}, []string{"a=1;b=2"}},
 		{"several lines, order kept", []string{"z=0", "rp_session=x", "a=1; rp_session=y; c=3", "d=4"}, []string{"z=0", "a=1; c=3", "d=4"}},
 		{"all lines emptied", []string{"rp_session=x", "RP_SESSION=y"}, nil},
+		{"sign-ins in flight and the logout notice", []string{"rp_session_signin_ABC=s; a=1; rp_session_logout=n; RP_SESSION_SIGNIN_D=t"}, []string{"a=1"}},
+		{"a name that only begins like rp's kept", []string{"rp_sessionx=1; rp_session-x=2"}, []string{"rp_sessionx=1; rp_session-x=2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			orig := slices.Clone(tc.lines)
@@ -60,7 +62,7 @@ func TestDropSetCookie(t *testing.T) {
 		" = RP_SESSION=fixed",
 	}}
 	dropSetCookie(h, "rp_session")
-	want := []string{"app=1; Path=/", "rp_session_x=2", "b=rp_session=3"}
+	want := []string{"app=1; Path=/", "b=rp_session=3"} // rp_session_x is rp's: a sign-in in flight or the logout notice
 	if got := h["Set-Cookie"]; !slices.Equal(got, want) {
 		t.Errorf("Set-Cookie = %q, want %q", got, want)
 	}

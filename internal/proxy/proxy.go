@@ -42,8 +42,9 @@ type Options struct {
 	// PassAccessToken removes the client's Authorization on every request,
 	// also when a request has no access token to send in its place.
 	PassAccessToken bool
-	// CookieName is rp's session cookie: removed from requests, and
-	// Set-Cookie of that name removed from responses.
+	// CookieName is rp's session cookie. It, and every cookie named after
+	// it and "_" (sign-ins in flight, the logout notice), is removed from
+	// requests, and Set-Cookie of such a name removed from responses.
 	CookieName string
 	// Error writes rp's error page; status is 502 (upstream down, refused,
 	// reset, bad response) or 504 (timeout). r is the request as Serve got

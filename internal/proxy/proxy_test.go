@@ -266,12 +266,14 @@ func TestServeDropsSessionSetCookie(t *testing.T) {
 		w.Header().Add("Set-Cookie", "RP_Session=; Max-Age=0")
 		w.Header().Add("Set-Cookie", " rp_session =x")
 		w.Header().Add("Set-Cookie", "rp_session_other=2")
+		w.Header().Add("Set-Cookie", "rp_session_signin_ABC=planted; Path=/") // a sign-in in flight
+		w.Header().Add("Set-Cookie", "rp_sessionx=3")
 	}))
 	defer up.Close()
 	u := New(Options{URL: mustURL(t, up.URL), CookieName: "rp_session"})
 	rec := httptest.NewRecorder()
 	u.Serve(rec, httptest.NewRequest("GET", "/", nil), alice())
-	want := []string{"app=1; Path=/", "rp_session_other=2"}
+	want := []string{"app=1; Path=/", "rp_sessionx=3"}
 	if got := rec.Result().Header["Set-Cookie"]; !slices.Equal(got, want) {
 		t.Errorf("Set-Cookie at the client = %q, want %q", got, want)
 	}

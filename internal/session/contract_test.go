@@ -446,7 +446,8 @@ func TestPostgresLeastPrivilege(t *testing.T) {
 	t.Parallel()
 	admin := sessiontest.PostgresAdmin(t)
 	role := "rp_app_" + strings.ToLower(rand.Text()[:8])
-	sessiontest.Exec(t, admin, "CREATE ROLE "+role+" LOGIN")
+	// A password, for servers that ask for one (trust ignores it).
+	sessiontest.Exec(t, admin, "CREATE ROLE "+role+" LOGIN PASSWORD '"+role+"'")
 	t.Cleanup(func() { sessiontest.Exec(t, admin, "DROP ROLE IF EXISTS "+role) }) // after the database is dropped
 	spec := sessiontest.Postgres(t)
 
@@ -462,7 +463,7 @@ func TestPostgresLeastPrivilege(t *testing.T) {
 		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "+role)
 
 	u, _ := url.Parse(spec)
-	u.User = url.User(role)
+	u.User = url.UserPassword(role, role)
 	m, err := Open(context.Background(), Options{Store: u.String(), Lifetime: time.Hour})
 	if err != nil {
 		t.Fatal(err)

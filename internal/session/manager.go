@@ -12,11 +12,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+
+	"github.com/rp-project/rp/internal/sealed"
 )
 
 // ErrStore wraps every failure to read or write the session store.
@@ -31,6 +32,12 @@ type Options struct {
 	Lifetime      time.Duration // absolute, from sign-in
 	SecureCookie  bool          // set when rp is served over https
 	CookieName    string        // default rp_session; https adds __Host-
+	// CookieSecrets seal what the browser carries before sign-in and
+	// after sign-out (see pending.go); the first seals, all open. Every
+	// instance sharing the store needs the same. Empty: a random secret
+	// of this process, so that a sign-in finishes only on the instance
+	// that started it (tests, and one instance with the memory store).
+	CookieSecrets []string
 	// AccessTokenInSession keeps a copy of the access token in the
 	// session's data, for requests that pass it on without a second read.
 	AccessTokenInSession bool
@@ -58,6 +65,7 @@ type Manager struct {
 	log        *slog.Logger
 	now        func() time.Time
 	stop       chan struct{}
+	sealer     *sealed.Sealer
 
 	accessInSession bool
 	flights         flights
@@ -69,19 +77,11 @@ type Manager struct {
 
 // Session keys; values are strings, int64 or JSON bytes (see codec).
 const (
-	keyLogin   = "login"
-	keyTokens  = "tokens"
-	keyPending = "pending"
-	keyCSRF    = "csrf"
-	keyLogout  = "logout"
-	keySeen    = "seen" // unix seconds of the last touch
+	keyLogin  = "login"
+	keyTokens = "tokens"
+	keyCSRF   = "csrf"
+	keySeen   = "seen" // unix seconds of the last touch
 )
-
-// PendingLifetime bounds how long a started sign-in may take.
-const PendingLifetime = 10 * time.Minute
-
-// maxPending caps sign-ins in flight per browser (several tabs).
-const maxPending = 5
 
 // indexGrace keeps an index entry a little longer than its session, so
 // that clocks differing between rp and the store never let a live session
@@ -107,6 +107,13 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 			o.TouchEvery = min(o.TouchEvery, o.IdleTimeout/4)
 		}
 	}
+	if len(o.CookieSecrets) == 0 {
+		o.CookieSecrets = []string{rand.Text() + rand.Text()}
+	}
+	sealer, err := sealed.New(o.CookieSecrets...)
+	if err != nil {
+		return nil, fmt.Errorf("session: cookie secrets: %w", err)
+	}
 	const cleanup = 5 * time.Minute
 	b, err := openBackend(ctx, backendOptions{spec: o.Store, password: o.StorePassword,
 		timeout: o.StoreTimeout, cleanup: cleanup, log: o.Logger})
@@ -125,6 +132,7 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 		log:        o.Logger,
 		now:        o.Now,
 		stop:       make(chan struct{}),
+		sealer:     sealer,
 
 		accessInSession: o.AccessTokenInSession,
 	}
@@ -410,7 +418,6 @@ func (m *Manager) SignIn(ctx context.Context, l Login, t Tokens) error {
 	if err := m.writeTokens(ctx, key, l, t); err != nil {
 		return err
 	}
-	m.scs.Remove(ctx, keyLogout)
 	m.scs.Put(ctx, keyCSRF, rand.Text())
 	m.scs.Put(ctx, keySeen, now.Unix())
 	m.scs.SetDeadline(ctx, deadline)
@@ -473,58 +480,6 @@ func (m *Manager) Release(ctx context.Context, purpose, value string) error {
 	return m.index.Release(ctx, purpose+":"+storeKey(value))
 }
 
-// AddPending remembers an authorization request for this browser. Expired
-// ones are dropped, and the oldest when too many are in flight.
-func (m *Manager) AddPending(ctx context.Context, p PendingAuth) error {
-	list := m.livePending(ctx)
-	list = append(list, p)
-	if len(list) > maxPending {
-		list = list[len(list)-maxPending:]
-	}
-	if _, signedIn := m.Login(ctx); !signedIn {
-		// A session that only waits for a sign-in needs to live no longer
-		// than the sign-in may take: anonymous visitors cannot fill the
-		// store for RP_SESSION_LIFETIME. SignIn sets the full lifetime.
-		m.scs.SetDeadline(ctx, m.now().Add(PendingLifetime))
-	}
-	return putJSON(m, ctx, keyPending, list)
-}
-
-// TakePending removes and returns the authorization request with the given
-// state, comparing in constant time. Each request can be taken once, even
-// by concurrent requests: the state is claimed in the store.
-func (m *Manager) TakePending(ctx context.Context, state string) (PendingAuth, bool, error) {
-	list := m.livePending(ctx)
-	found := -1
-	for i, p := range list {
-		if subtle.ConstantTimeCompare([]byte(p.State), []byte(state)) == 1 {
-			found = i
-		}
-	}
-	if found < 0 || state == "" {
-		return PendingAuth{}, false, nil
-	}
-	p := list[found]
-	list = slices.Delete(list, found, found+1)
-	if len(list) == 0 {
-		m.scs.Remove(ctx, keyPending)
-	} else if err := putJSON(m, ctx, keyPending, list); err != nil {
-		return PendingAuth{}, false, err
-	}
-	first, err := m.Claim(ctx, "state", state, p.Created.Add(PendingLifetime))
-	if err != nil || !first {
-		return PendingAuth{}, false, err
-	}
-	return p, true, nil
-}
-
-func (m *Manager) livePending(ctx context.Context) []PendingAuth {
-	var list []PendingAuth
-	getJSON(m, ctx, keyPending, &list)
-	now := m.now()
-	return slices.DeleteFunc(list, func(p PendingAuth) bool { return now.Sub(p.Created) > PendingLifetime })
-}
-
 // CSRFToken returns the session's anti-CSRF token, creating it if needed
 // (SignIn creates one, so a signed-in session has it already).
 func (m *Manager) CSRFToken(ctx context.Context) string {
@@ -540,29 +495,6 @@ func (m *Manager) CSRFToken(ctx context.Context) string {
 func (m *Manager) CheckCSRF(ctx context.Context, token string) bool {
 	want := m.scs.GetString(ctx, keyCSRF)
 	return want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(token)) == 1
-}
-
-// PutLogoutNotice leaves a note for /logged-out, in a session that lives
-// only as long as a provider's logout may take.
-func (m *Manager) PutLogoutNotice(ctx context.Context, n LogoutNotice) error {
-	m.scs.SetDeadline(ctx, m.now().Add(PendingLifetime))
-	return putJSON(m, ctx, keyLogout, n)
-}
-
-// TakeLogoutNotice removes and returns the note left by PutLogoutNotice. A
-// session left empty by that is deleted rather than kept.
-func (m *Manager) TakeLogoutNotice(ctx context.Context) (LogoutNotice, bool, error) {
-	var n LogoutNotice
-	if !getJSON(m, ctx, keyLogout, &n) {
-		return n, false, nil
-	}
-	m.scs.Remove(ctx, keyLogout)
-	if len(m.scs.Keys(ctx)) == 0 {
-		if err := m.scs.Destroy(ctx); err != nil {
-			return n, true, fmt.Errorf("%w: deleting an empty session: %w", ErrStore, err)
-		}
-	}
-	return n, true, nil
 }
 
 func putJSON(m *Manager, ctx context.Context, key string, v any) error {

@@ -81,41 +81,6 @@ func TestEndSessionsByIndex(t *testing.T) {
 	}
 }
 
-func TestPendingIsSingleUseAndExpires(t *testing.T) {
-	now := time.Now()
-	m, err := Open(context.Background(), Options{Store: "memory", Lifetime: 12 * time.Hour, Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	r, _ := m.Load(httptest.NewRequest("GET", "/login", nil))
-	ctx := r.Context()
-	for _, s := range []string{"a", "b", "c", "d", "e", "f"} {
-		if err := m.AddPending(ctx, PendingAuth{State: s, Created: now}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if d := m.Deadline(ctx); d.After(now.Add(PendingLifetime)) {
-		t.Errorf("an anonymous session waiting for sign-in lives until %v", d)
-	}
-	if _, ok, _ := m.TakePending(ctx, "a"); ok {
-		t.Error("more than maxPending sign-ins kept")
-	}
-	if _, ok, _ := m.TakePending(ctx, "f"); !ok {
-		t.Error("newest sign-in lost")
-	}
-	if _, ok, _ := m.TakePending(ctx, "f"); ok {
-		t.Error("state taken twice")
-	}
-	if _, ok, _ := m.TakePending(ctx, ""); ok {
-		t.Error("empty state matched")
-	}
-	now = now.Add(PendingLifetime + time.Second)
-	if _, ok, _ := m.TakePending(ctx, "e"); ok {
-		t.Error("expired sign-in taken")
-	}
-}
-
 func load(t *testing.T, m *Manager, c *http.Cookie) context.Context {
 	t.Helper()
 	req := httptest.NewRequest("GET", "/", nil)
@@ -165,27 +130,5 @@ func TestARequestInFlightCannotUndoALogout(t *testing.T) {
 	}
 	if n, _ := m.EndSessions(context.Background(), "https://op", "alice", ""); n != 0 {
 		t.Fatalf("the index still lists %d sessions", n)
-	}
-}
-
-// TestConcurrentCallbacksTakeAStateOnce: two requests that loaded the same
-// session cannot both take its pending sign-in.
-func TestConcurrentCallbacksTakeAStateOnce(t *testing.T) {
-	m, err := Open(context.Background(), Options{Store: "memory", Lifetime: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	ctx := load(t, m, nil)
-	if err := m.AddPending(ctx, PendingAuth{State: "st", Created: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	c := save(t, m, ctx).Result().Cookies()[0]
-
-	a, b := load(t, m, c), load(t, m, c)
-	_, okA, errA := m.TakePending(a, "st")
-	_, okB, errB := m.TakePending(b, "st")
-	if errA != nil || errB != nil || okA == okB {
-		t.Fatalf("first: %v %v, second: %v %v; want exactly one", okA, errA, okB, errB)
 	}
 }

@@ -190,7 +190,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	code := r.PostFormValue("code")
 	p.mu.Lock()
 	g, ok := p.grants[code]
-	if ok {
+	if ok && !k.ReuseCodes {
 		p.grants[code] = grant{used: true}
 	}
 	p.mu.Unlock()

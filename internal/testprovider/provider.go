@@ -68,6 +68,7 @@ type Knobs struct {
 	OmitIDToken   bool                // token response without id_token
 	TokenType     string              // token_type instead of Bearer
 	CodeFirst     bool                // check the code before the client, as zitadel does
+	ReuseCodes    bool                // redeem a code more than once (a careless provider)
 	PadDiscovery  int                 // bytes of padding added to discovery
 	UserInfo      map[string]any      // extra UserInfo claims
 	UserInfoSub   string              // UserInfo sub instead of the user's
@@ -136,7 +137,7 @@ func New(tb testing.TB, opts ...Option) *Provider {
 	tb.Helper()
 	p := &Provider{
 		ClientID:     "rp-test",
-		ClientSecret: "s3cret with spaces & symbols",
+		ClientSecret: "s3cret with spaces & symbols, 32 or more",
 		grants:       make(map[string]grant),
 		refresh:      make(map[string]grant),
 		counts:       make(map[string]int),

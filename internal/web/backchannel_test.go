@@ -186,7 +186,7 @@ func TestBackchannelLogoutRefusesMalformedTokens(t *testing.T) {
 		raw    func(valid string) string // replaces the token entirely
 	}{
 		{name: "alg none", header: testprovider.TokenHeader{None: true}},
-		{name: "HS256 with the client secret as key", header: testprovider.TokenHeader{HMAC: []byte("s3cret with spaces & symbols")}},
+		{name: "HS256 with the client secret as key", header: testprovider.TokenHeader{HMAC: []byte("s3cret with spaces & symbols, 32 or more")}},
 		{name: "an algorithm not registered (RS384)", header: testprovider.TokenHeader{Alg: "RS384"}},
 		{name: "a key the provider does not have", header: testprovider.TokenHeader{Key: forger, KID: "made-up-kid"}},
 		{name: "a forged signature under the provider's kid", header: testprovider.TokenHeader{Key: forger}},

@@ -35,17 +35,29 @@ func newCluster(t *testing.T, store string, n int) *cluster {
 // X-Test-Instance: i goes to instance i whatever use said.
 func newClusterEnv(t *testing.T, op *testprovider.Provider, store string, n int, extra map[string]string) *cluster {
 	t.Helper()
+	each := make([]map[string]string, n)
+	for i := range each {
+		each[i] = extra
+	}
+	return newClusterOf(t, op, store, each...)
+}
+
+// newClusterOf is a cluster with one instance per element of each, with
+// those settings added to the common ones.
+func newClusterOf(t *testing.T, op *testprovider.Provider, store string, each ...map[string]string) *cluster {
+	t.Helper()
 	front := httptest.NewUnstartedServer(nil)
 	base := "http://" + front.Listener.Addr().String()
 	env := map[string]string{"RP_ISSUER": op.Issuer, "RP_CLIENT_ID": op.ClientID, "RP_CLIENT_SECRET": op.ClientSecret,
 		"RP_BASE_URL": base, "RP_SESSION_STORE": store, "RP_SESSION_STORE_TIMEOUT": "1s"}
-	maps.Copy(env, extra)
-	cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
 	c := &cluster{}
-	for range n {
+	for _, extra := range each {
+		own := maps.Clone(env)
+		maps.Copy(own, extra)
+		cfg, err := config.Load(nil, func(k string) string { return own[k] }, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
 		a, err := app.New(context.Background(), cfg, app.Options{Logger: testLogger(t)})
 		if err != nil {
 			t.Fatal(err)
@@ -55,6 +67,9 @@ func newClusterEnv(t *testing.T, op *testprovider.Provider, store string, n int,
 			t.Fatal(err)
 		}
 		c.apps = append(c.apps, a)
+	}
+	if len(each) > 0 {
+		maps.Copy(env, each[0])
 	}
 	front.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		i := int(c.next.Load())

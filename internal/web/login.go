@@ -10,8 +10,10 @@ import (
 	"github.com/rp-project/rp/internal/session"
 )
 
-// handleLogin serves GET /login: it binds a fresh state, nonce and PKCE
-// verifier to this browser's session and sends it to the provider.
+// handleLogin serves GET /login: it seals a fresh state, nonce and PKCE
+// verifier into a cookie of this browser and sends it to the provider. It
+// writes nothing to the store: a visitor who has not signed in cannot fill
+// it.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	returnTo := s.safeReturnTo(r.URL.Query().Get("return_to"))
@@ -25,7 +27,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	err = s.sessions.AddPending(ctx, session.PendingAuth{
+	err = s.sessions.AddPending(w, r, session.PendingAuth{
 		State: a.State, Nonce: a.Nonce, Verifier: a.Verifier, ReturnTo: returnTo, Created: s.now(),
 	})
 	if err != nil {
@@ -49,21 +51,20 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	// The pending request is single-use: taken whatever happens next.
-	pending, ok, err := s.sessions.TakePending(ctx, q.Get("state"))
-	if err != nil {
-		s.signInFailed(w, r, err)
-		return
-	}
+	// The pending request is single-use in this browser: its cookie is
+	// deleted whatever happens next. Nothing is read from the store or
+	// written to it until the provider has signed the user in.
+	pending, ok, bad := s.sessions.TakePending(w, r, q.Get("state"))
 	if !ok {
-		s.metrics.SignIn("failure", "unknown_state")
-		// Also for error responses: an unsolicited one is not shown, so
-		// rp's pages cannot carry text that nobody's sign-in produced.
-		s.log.Warn("callback with an unknown, expired or used state", "request_id", requestID(ctx))
-		s.renderError(w, r, http.StatusBadRequest, problem{Title: "Sign-in expired",
-			Message: "Your sign-in took too long, was already used, or was started in another browser. Start again from " +
-				s.baseURL + ": a sign-in started at another address cannot finish here.",
-			Retry: "/login", Action: "Start again"})
+		if bad {
+			s.log.Warn("callback with a sign-in cookie that could not be opened (tampered with, expired, or sealed with a secret no longer configured)",
+				"request_id", requestID(ctx))
+		} else {
+			// Also for error responses: an unsolicited one is not shown, so
+			// rp's pages cannot carry text that nobody's sign-in produced.
+			s.log.Warn("callback with an unknown, expired or used state", "request_id", requestID(ctx))
+		}
+		s.signInExpired(w, r)
 		return
 	}
 	// RFC 9207 applies to error responses too.
@@ -92,6 +93,19 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		s.signInFailed(w, r, err)
 		return
 	}
+	// The state is claimed only now, across instances: a replayed callback
+	// cannot sign in twice, and only a user the provider has signed in
+	// makes rp write to the store.
+	first, err := s.sessions.ClaimState(ctx, pending)
+	if err != nil {
+		s.signInFailed(w, r, err)
+		return
+	}
+	if !first {
+		s.log.Warn("callback replayed: its state was already used", "sub", id.Subject, "request_id", requestID(ctx))
+		s.signInExpired(w, r)
+		return
+	}
 	err = s.sessions.SignIn(ctx, session.Login{
 		Issuer: id.Issuer, Subject: id.Subject, SID: id.SessionID, Claims: id.Claims,
 		SignedInAt: s.now(), Browser: describeBrowser(r.UserAgent()),
@@ -104,6 +118,16 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	s.metrics.SignIn("success", "")
 	s.log.Info("signed in", "sub", id.Subject, "has_sid", id.SessionID != "", "refresh_token", id.RefreshToken != "", "request_id", requestID(ctx))
 	http.Redirect(w, r, pending.ReturnTo, http.StatusSeeOther)
+}
+
+// signInExpired answers a callback that matches no sign-in in flight of
+// this browser.
+func (s *Server) signInExpired(w http.ResponseWriter, r *http.Request) {
+	s.metrics.SignIn("failure", "unknown_state")
+	s.renderError(w, r, http.StatusBadRequest, problem{Title: "Sign-in expired",
+		Message: "Your sign-in took too long, was already used, or was started in another browser. Start again from " +
+			s.baseURL + ": a sign-in started at another address cannot finish here.",
+		Retry: "/login", Action: "Start again"})
 }
 
 // signInFailed counts a failed callback by the class of err, then shows it.

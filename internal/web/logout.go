@@ -102,7 +102,7 @@ func (s *Server) logoutAtProvider(w http.ResponseWriter, r *http.Request, l sess
 	if viaProvider {
 		notice.State = state
 	}
-	if err := s.sessions.PutLogoutNotice(ctx, notice); err != nil {
+	if err := s.sessions.PutLogoutNotice(w, notice); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -138,11 +138,7 @@ func (s *Server) revoke(ctx context.Context, t session.Tokens) {
 // says what happened; it never ends a session itself.
 func (s *Server) handleLoggedOut(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	notice, had, err := s.sessions.TakeLogoutNotice(ctx)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+	notice, had := s.sessions.TakeLogoutNotice(w, r)
 	outcome := "none"
 	state := r.URL.Query().Get("state")
 	switch {

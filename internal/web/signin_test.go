@@ -11,6 +11,11 @@ import (
 
 func TestSignInRoundTrip(t *testing.T) {
 	h := newHarness(t)
+	// A session token chosen by an attacker (planted by a sibling site on
+	// http, say) must not become the signed-in one.
+	base, _ := url.Parse(h.base)
+	planted := &http.Cookie{Name: "rp_session", Value: "planted-by-an-attacker-0123456789abcdef", Path: "/"}
+	h.client.Jar.SetCookies(base, []*http.Cookie{planted})
 
 	// An unauthenticated browser asking for the protected page is sent
 	// into sign-in and comes back to it.
@@ -18,7 +23,8 @@ func TestSignInRoundTrip(t *testing.T) {
 	if loginURL != "/login?return_to=%2Fprofile" {
 		t.Fatalf("profile redirects to %q", loginURL)
 	}
-	authURL := h.expectRedirect(h.get(loginURL), http.StatusSeeOther)
+	login := h.get(loginURL)
+	authURL := h.expectRedirect(login, http.StatusSeeOther)
 	u, _ := url.Parse(authURL)
 	q := u.Query()
 	if !strings.HasPrefix(authURL, h.op.Issuer+"/authorize?") {
@@ -39,9 +45,26 @@ func TestSignInRoundTrip(t *testing.T) {
 			t.Errorf("authorization request %s = %q: too short to be random", k, q.Get(k))
 		}
 	}
-	pre := h.cookie(h.client)
-	if pre == nil {
-		t.Fatal("no session cookie binds the sign-in to the browser")
+	// The sign-in is bound to this browser by a sealed cookie of its own,
+	// named after its state; nothing is stored for it.
+	var bound *http.Cookie
+	for _, c := range login.Cookies() {
+		if c.Name == "rp_session_signin_"+q.Get("state") {
+			bound = c
+		} else {
+			t.Errorf("/login set another cookie: %s", c.Name)
+		}
+	}
+	if bound == nil || !bound.HttpOnly || bound.SameSite != http.SameSiteLaxMode || bound.Path != "/" || bound.Domain != "" || bound.MaxAge != 600 {
+		t.Fatalf("sign-in cookie = %+v; want HttpOnly, SameSite=Lax, host-only, Path=/, Max-Age=600", bound)
+	}
+	for _, k := range []string{"nonce", "code_challenge"} {
+		if strings.Contains(bound.Value, q.Get(k)) {
+			t.Errorf("the sign-in cookie shows the %s", k)
+		}
+	}
+	if st := h.app.Sessions.Stats(); st.Writes != 0 {
+		t.Fatalf("starting a sign-in made %d store writes", st.Writes)
 	}
 
 	callback := h.expectRedirect(h.get(authURL), http.StatusFound)
@@ -58,8 +81,16 @@ func TestSignInRoundTrip(t *testing.T) {
 	if set == nil || !set.HttpOnly || set.SameSite != http.SameSiteLaxMode || set.Domain != "" || set.Path != "/" || set.Secure {
 		t.Fatalf("session cookie = %+v; want HttpOnly, SameSite=Lax, host-only, Path=/ (not Secure on http)", set)
 	}
-	if set.Value == pre.Value {
+	if set.Value == planted.Value {
 		t.Fatal("session token not renewed at sign-in (fixation)")
+	}
+	for _, c := range r.Cookies() {
+		if c.Name == bound.Name && c.MaxAge >= 0 {
+			t.Fatalf("the callback kept the sign-in cookie: %+v", c)
+		}
+	}
+	if left := h.cookieNamed(h.client, bound.Name); left != nil {
+		t.Fatal("the browser still holds the sign-in cookie after the callback")
 	}
 
 	p := h.get("/profile")
@@ -80,8 +111,8 @@ func TestSignInRoundTrip(t *testing.T) {
 		}
 	}
 
-	// The pre-login token is dead: fixation would need it to work.
-	if h.signedIn(h.clientWithCookie(pre)) {
+	// The planted token is dead: fixation would need it to work.
+	if h.signedIn(h.clientWithCookie(planted)) {
 		t.Fatal("the cookie from before sign-in is signed in")
 	}
 	if h.op.Count("userinfo") != 0 {

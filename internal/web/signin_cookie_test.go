@@ -1,0 +1,118 @@
+package web_test
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/rp-project/rp/internal/session/sessiontest"
+	"github.com/rp-project/rp/internal/testprovider"
+)
+
+// TestSignInFinishesOnAnotherInstance: a sign-in started on one instance
+// finishes on another sharing the store: both seal with the same key
+// (derived from the client secret, or RP_COOKIE_SECRET), and the state is
+// claimed in the shared store once.
+func TestSignInFinishesOnAnotherInstance(t *testing.T) {
+	oldSecret := strings.Repeat("o", 32)
+	newSecret := strings.Repeat("n", 32)
+	for _, tc := range []struct {
+		name       string
+		start, end map[string]string
+		ok         bool
+	}{
+		{"derived from the client secret", nil, nil, true},
+		{"RP_COOKIE_SECRET", map[string]string{"RP_COOKIE_SECRET": newSecret}, map[string]string{"RP_COOKIE_SECRET": newSecret}, true},
+		{"rotated: the old secret still opens", map[string]string{"RP_COOKIE_SECRET": oldSecret},
+			map[string]string{"RP_COOKIE_SECRET": newSecret + " " + oldSecret}, true},
+		{"another secret", map[string]string{"RP_COOKIE_SECRET": oldSecret}, map[string]string{"RP_COOKIE_SECRET": newSecret}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClusterOf(t, testprovider.New(t), sessiontest.SQLite(t), tc.start, tc.end)
+			c.use(0)
+			callback := c.startLogin("/profile")
+			c.use(1)
+			r := c.get(callback)
+			if !tc.ok {
+				if r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "Sign-in expired") {
+					t.Fatalf("a sign-in sealed with another secret: %d %.300s", r.StatusCode, r.body)
+				}
+				return
+			}
+			if got := c.expectRedirect(r, http.StatusSeeOther); got != "/profile" {
+				t.Fatalf("callback on the other instance redirects to %q", got)
+			}
+			if !c.signedIn(c.client) {
+				t.Fatal("not signed in")
+			}
+		})
+	}
+}
+
+// TestCallbackReplayedIsRefused: the same callback, cookie included, sent
+// twice (as an attacker who captured both would) never signs in twice,
+// even with a provider that redeems a code twice, and says why in the
+// security log.
+func TestCallbackReplayedIsRefused(t *testing.T) {
+	var logs bytes.Buffer
+	h := newHarness(t, withLogs(&logs))
+	h.op.Set(func(k *testprovider.Knobs) { k.ReuseCodes = true })
+	authURL := h.expectRedirect(h.get("/login"), http.StatusSeeOther)
+	state := mustURL(t, authURL).Query().Get("state")
+	cookie := h.cookieNamed(h.client, "rp_session_signin_"+state)
+	callback := h.expectRedirect(h.get(authURL), http.StatusFound)
+	first := h.clientWithCookie(cookie)
+	if r := h.getWith(first, callback); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("first callback: %d", r.StatusCode)
+	}
+	second := h.clientWithCookie(cookie)
+	r := h.getWith(second, callback)
+	if r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a replayed callback: %d, want 400", r.StatusCode)
+	}
+	if h.signedIn(second) {
+		t.Fatal("a replayed callback signed in")
+	}
+	if !h.signedIn(first) {
+		t.Fatal("the replay ended the genuine session")
+	}
+	if !strings.Contains(logs.String(), "callback replayed") {
+		t.Errorf("no security event in the log:\n%s", logs.String())
+	}
+}
+
+// TestTamperedSignInCookieIsRefused: a sign-in cookie changed in the
+// browser, or moved to another state's name, gets the expired page, is
+// deleted, and is logged as a security event.
+func TestTamperedSignInCookieIsRefused(t *testing.T) {
+	var logs bytes.Buffer
+	h := newHarness(t, withLogs(&logs))
+	authURL := h.expectRedirect(h.get("/login"), http.StatusSeeOther)
+	state := mustURL(t, authURL).Query().Get("state")
+	cookie := h.cookieNamed(h.client, "rp_session_signin_"+state)
+	callback := h.expectRedirect(h.get(authURL), http.StatusFound)
+	v := []byte(cookie.Value)
+	v[len(v)/2] ^= 1
+	if v[len(v)/2] == '.' {
+		v[len(v)/2] = 'A'
+	}
+	b := h.clientWithCookie(&http.Cookie{Name: cookie.Name, Value: string(v)})
+	r := h.getWith(b, callback)
+	if r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "Sign-in expired") {
+		t.Fatalf("a tampered sign-in cookie: %d %.300s", r.StatusCode, r.body)
+	}
+	deleted := false
+	for _, c := range r.Cookies() {
+		deleted = deleted || c.Name == cookie.Name && c.MaxAge < 0
+	}
+	if !deleted {
+		t.Error("the tampered cookie was not deleted")
+	}
+	if !strings.Contains(logs.String(), "could not be opened") || !strings.Contains(logs.String(), "level=WARN") {
+		t.Errorf("no security event in the log:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), cookie.Value[:20]) {
+		t.Error("the log quotes the cookie")
+	}
+}
