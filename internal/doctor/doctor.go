@@ -62,14 +62,14 @@ func Check(ctx context.Context, cfg config.Config, o Options) []Finding {
 	doc, date, f := d.discovery(ctx)
 	out := []Finding{f}
 	if f.Status == Fail {
-		return append(append(out, d.upstream(ctx)...), d.brand())
+		return append(append(out, d.upstream(ctx)...), d.cookieSecret(), d.brand())
 	}
 	out = append(out, d.issuer(doc), d.clock(date))
 	out = append(out, d.metadata(doc)...)
 	out = append(out, d.refresh(doc)...)
 	out = append(out, d.client(ctx, doc), d.redirectURI(ctx, doc), d.postLogoutURI(ctx, doc))
 	out = append(out, d.upstream(ctx)...)
-	return append(out, d.brand())
+	return append(out, d.cookieSecret(), d.brand())
 }
 
 // Print writes the findings and returns whether none failed.

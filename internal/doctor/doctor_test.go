@@ -60,7 +60,7 @@ func TestHealthyKeycloakShapedSetup(t *testing.T) {
 		t.Fatalf("problems reported for a healthy setup:\n%s", out)
 	}
 	for _, check := range []string{"discovery", "issuer", "clock", "end_session_endpoint", "back-channel logout", "PKCE",
-		"client credentials", "redirect URI", "post-logout URI", "brand"} {
+		"client credentials", "redirect URI", "post-logout URI", "cookie secret", "brand"} {
 		if f, found := findings[check]; !found || f.Status != doctor.OK {
 			t.Errorf("%s: %+v", check, f)
 		}
@@ -98,6 +98,30 @@ func TestBrand(t *testing.T) {
 			f := findings["brand"]
 			if !ok || f.Status != c.status || !strings.Contains(f.Detail, c.detail) || (c.status != doctor.OK && f.Fix == "") {
 				t.Errorf("brand: %+v, want %s with %q\n%s", f, c.status, c.detail, out)
+			}
+		})
+	}
+}
+
+func TestCookieSecret(t *testing.T) {
+	op := testprovider.New(t)
+	registered(op)
+	for _, c := range []struct {
+		name   string
+		env    map[string]string
+		status doctor.Status
+		detail string
+	}{
+		{"derived from a long client secret", nil, doctor.OK, "derived from the client secret"},
+		{"derived from a short client secret", map[string]string{"RP_CLIENT_SECRET": "short"}, doctor.Warn, "guess the client secret offline"},
+		{"RP_COOKIE_SECRET", map[string]string{"RP_CLIENT_SECRET": "short", "RP_COOKIE_SECRET": strings.Repeat("c", 32)}, doctor.OK, "sealed with RP_COOKIE_SECRET"},
+		{"rotating", map[string]string{"RP_COOKIE_SECRET": strings.Repeat("c", 32) + "," + strings.Repeat("d", 32)}, doctor.OK, "older secrets"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			findings, _, out := run(t, configFor(t, op, c.env), doctor.Options{})
+			f := findings["cookie secret"]
+			if f.Status != c.status || !strings.Contains(f.Detail, c.detail) || (c.status != doctor.OK && !strings.Contains(f.Fix, "RP_COOKIE_SECRET")) {
+				t.Errorf("cookie secret: %+v, want %s with %q\n%s", f, c.status, c.detail, out)
 			}
 		})
 	}
