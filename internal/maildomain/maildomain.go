@@ -2,13 +2,17 @@
 // names they are written as, for RP_ALLOWED_EMAIL_DOMAINS.
 //
 // A domain name is taken as written or not at all: ASCII letter case is
-// ignored (DNS ignores it), and a Unicode label must already be a valid
-// IDNA2008 U-label (RFC 5891, section 4: NFC, no character that UTS #46
-// would map). No Unicode case folding or mapping is applied. Mapping turns
-// what a person typed into a domain name (RFC 5895); an email claim is not
-// typing but an identifier the provider verified as that string, and
-// mapping could make a string the provider never checked, such as
-// "ſtaff.example" with the long s (U+017F), equal to an allowed one.
+// ignored (DNS ignores it), and a Unicode label must already be fit for
+// registration (RFC 5891, section 4, as x/net/idna's Registration profile
+// checks it: NFC, no character that UTS #46 would map, ignore or refuse).
+// That profile lets pass a few symbols UTS #46 keeps but IDNA2008 refuses
+// (emoji): harmless here, as they are compared exactly and cannot stand
+// for another name. No Unicode case folding or mapping is applied.
+//
+// Mapping turns what a person typed into a domain name (RFC 5895); an
+// email claim is not typing but an identifier the provider verified as
+// that string, and mapping could make a string the provider never checked,
+// such as "ſtaff.example" with the long s (U+017F), equal to an allowed one.
 package maildomain
 
 import (
@@ -21,8 +25,8 @@ import (
 
 // Canonical returns the ASCII form of domain (A-labels, lower case), or an
 // error when domain is not a domain name as written: ASCII letters in any
-// case and digits and hyphens (STD 3), U-labels valid for registration
-// (IDNA2008), or A-labels ("xn--") that decode to such and encode back to
+// case and digits and hyphens (STD 3), U-labels fit for registration, or
+// A-labels ("xn--") that decode to such and encode back to
 // themselves. Two domains are the same when their canonical forms are
 // equal. An empty label, a trailing dot included, is not a domain name.
 func Canonical(domain string) (string, error) {
@@ -32,7 +36,7 @@ func Canonical(domain string) (string, error) {
 	return idnaCanonical(domain)
 }
 
-// idnaCanonical is Canonical through IDNA2008 registration rules.
+// idnaCanonical is Canonical through the IDNA registration rules.
 func idnaCanonical(domain string) (string, error) {
 	if domain == "" {
 		return "", errors.New("the domain is empty")
@@ -44,8 +48,9 @@ func idnaCanonical(domain string) (string, error) {
 	}
 	// An A-label must be the one its U-label encodes to: two spellings of
 	// one label in DNS would be two names here. Labels in Unicode become
-	// A-labels; ASCII ones stay as they are. An empty label is refused
-	// (the profile lets a trailing dot pass).
+	// A-labels; ASCII ones stay as they are (x/net/idna re-encodes an
+	// A-label, and this holds it to the input, should it ever differ). An
+	// empty label is refused (the profile lets a trailing dot pass).
 	in, out := strings.Split(lower, "."), strings.Split(a, ".")
 	if len(in) != len(out) {
 		return "", fmt.Errorf("%s is not a domain name as written", strquote(domain))
