@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/rp-project/rp/internal/maildomain"
 )
 
 // Config holds every setting rp runs with. Build it with Load; the zero value
@@ -240,6 +242,11 @@ func (c Config) Validate() error {
 	if c.BrandLogo != "" && c.Logo == nil {
 		bad("RP_BRAND_LOGO", "%s was not read (config.Load reads it)", c.BrandLogo)
 	}
+	for _, d := range c.AllowedEmailDomains {
+		if err := checkEmailDomain(d); err != nil {
+			bad("RP_ALLOWED_EMAIL_DOMAINS", "%v", err)
+		}
+	}
 	for _, r := range c.PathRules {
 		if r.Prefix == c.PathPrefix || (c.PathPrefix != "" && strings.HasPrefix(r.Prefix, c.PathPrefix+"/")) {
 			bad("RP_PATH_RULES", "%q is rp's own prefix RP_PATH_PREFIX, not the app's", r.Prefix)
@@ -255,6 +262,22 @@ var (
 	// ones, so that the prefix reads the same encoded or not.
 	prefixChars = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)+$`)
 )
+
+// checkEmailDomain accepts a domain name as written, with or without a
+// leading "@": rp compares email domains without Unicode mapping (see
+// maildomain), so a domain that only mapping would make one could never
+// match, and the error says what mapping would give.
+func checkEmailDomain(d string) error {
+	d = strings.TrimPrefix(d, "@")
+	_, err := maildomain.Canonical(d)
+	if err == nil {
+		return nil
+	}
+	if m := maildomain.Mapped(d); m != "" {
+		return fmt.Errorf("%w; write %q, as email domains are compared as written", err, m)
+	}
+	return err
+}
 
 // checkPathPrefix accepts "" or a path like /_rp: no trailing slash, no
 // dot segments, nothing that needs encoding.

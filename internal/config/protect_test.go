@@ -110,3 +110,35 @@ func TestProtectingAnAppBadSettings(t *testing.T) {
 		t.Fatalf("a base URL with a path: %v", err)
 	}
 }
+
+// TestAllowedEmailDomainsAreDomainNames: each RP_ALLOWED_EMAIL_DOMAINS entry
+// must be a domain name as written (ASCII letter case aside), as rp compares
+// the email's domain with it; a look-alike that only Unicode mapping turns
+// into a domain (the Kelvin sign for K, the long s for s) is an error that
+// names the setting and the domain the mapping would give.
+func TestAllowedEmailDomainsAreDomainNames(t *testing.T) {
+	for _, v := range []string{"example.com, @corp.example, Example.ORG", "bücher.example", "xn--bcher-kva.example"} {
+		e := valid()
+		e["RP_ALLOWED_EMAIL_DOMAINS"] = v
+		if _, err := Load(nil, env(e), io.Discard); err != nil {
+			t.Errorf("%q: %v", v, err)
+		}
+	}
+	for v, want := range map[string]string{
+		"\u212aiosk.example":   `"kiosk.example"`,
+		"\u017ftaff.example":   `"staff.example"`,
+		"B\u00dcCHER.example":  `"bücher.example"`,
+		"xn--taff-pbb.example": "RP_ALLOWED_EMAIL_DOMAINS",
+		"example.com.":         "RP_ALLOWED_EMAIL_DOMAINS",
+		"https://example.com":  "RP_ALLOWED_EMAIL_DOMAINS",
+		"exa_mple.com":         "RP_ALLOWED_EMAIL_DOMAINS",
+		"@":                    "RP_ALLOWED_EMAIL_DOMAINS",
+	} {
+		e := valid()
+		e["RP_ALLOWED_EMAIL_DOMAINS"] = v
+		_, err := Load(nil, env(e), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "RP_ALLOWED_EMAIL_DOMAINS") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want one naming RP_ALLOWED_EMAIL_DOMAINS and %s", v, err, want)
+		}
+	}
+}

@@ -43,9 +43,11 @@ func init() {
 // checkSVG refuses what would let an SVG logo act rather than show. It is
 // an allowlist: SVG drawing elements only (svgElements); no attribute that
 // starts with "on" (event handlers); href only to a part of the same file
-// (#id); no xml:base; no url(...) other than url(#id), no @import and no
-// URL scheme anywhere in attribute values or style sheets, however spelled
-// (whitespace, control characters and case are ignored); and no DOCTYPE
+// (#id); no xml:base; no url(...) other than url(#id), no @import, no
+// image-set() and no URL scheme anywhere in attribute values or style
+// sheets, however spelled (whitespace, control characters and case are
+// ignored; a style sheet is checked whole, its text joined across comments
+// and CDATA, and holds no elements); and no DOCTYPE
 // (entities can hide all of the above, or expand without bound). A browser
 // runs nothing of an image shown by <img>, but a user can open the logo's
 // URL directly, and then an SVG is a document of rp's origin: the sandbox
@@ -56,6 +58,13 @@ func checkSVG(data []byte) error {
 	d.Strict = true
 	var stack []string // open elements' local names
 	inMetadata := 0    // depth inside <metadata>
+	// A <style> element's style sheet is its text joined together, as a
+	// browser reads it: comments and processing instructions dropped, CDATA
+	// opened, entities resolved (the decoder does the last two). It is
+	// checked whole when the element ends, never piece by piece, since
+	// u<!---->rl( is url( to the browser.
+	var sheet strings.Builder
+	inStyle := false
 	for {
 		tok, err := d.Token()
 		if errors.Is(err, io.EOF) {
@@ -74,6 +83,8 @@ func checkSVG(data []byte) error {
 		case xml.StartElement:
 			name := t.Name.Local
 			switch {
+			case inStyle:
+				return fmt.Errorf("its <style> element holds a <%s> element; a style sheet is text only", name)
 			case inMetadata > 0:
 				// RDF and the like: inert. Elements of the namespaces a
 				// browser acts on (a script runs wherever it is) are not.
@@ -87,6 +98,9 @@ func checkSVG(data []byte) error {
 				return fmt.Errorf("it has a <%s> element; a logo may hold drawing elements only, no script, links, animation, embedded documents or other files", name)
 			case name == "metadata":
 				inMetadata = 1
+			case name == "style":
+				inStyle = true
+				sheet.Reset()
 			}
 			stack = append(stack, name)
 			if inMetadata > 1 {
@@ -102,11 +116,15 @@ func checkSVG(data []byte) error {
 			if inMetadata > 0 {
 				inMetadata--
 			}
-		case xml.CharData:
-			if len(stack) > 0 && stack[len(stack)-1] == "style" {
-				if err := checkCSS(string(t)); err != nil {
+			if inStyle {
+				inStyle = false
+				if err := checkCSS(sheet.String()); err != nil {
 					return fmt.Errorf("its <style> element %w", err)
 				}
+			}
+		case xml.CharData:
+			if inStyle {
+				sheet.Write(t)
 			}
 		}
 	}
@@ -137,10 +155,12 @@ func checkSVGAttr(elem string, a xml.Attr) error {
 }
 
 // checkCSS refuses a style sheet or attribute value that could load or run
-// anything: url(...) other than url(#id), @import, URLs (a scheme and //,
-// or a script scheme), spelled in any case and with any whitespace or
-// control characters between; and any backslash, since CSS escapes
-// (u\72l for url) can spell all of these.
+// anything: url(...) other than url(#id), @import, the functions that take
+// a URL as a string (image-set, image, src), URLs (a scheme and //, or a
+// script scheme), spelled in any case and with any whitespace or control
+// characters between; and any backslash, since CSS escapes (u\72l for url)
+// can spell all of these. v must be whole: a style sheet's text joined
+// together, not one piece of it.
 func checkCSS(v string) error {
 	if strings.Contains(v, `\`) {
 		return errors.New("has a backslash (a CSS escape); a logo needs none")
@@ -157,7 +177,9 @@ func checkCSS(v string) error {
 			return errors.New("loads something with url(...); a logo may only use url(#id) of its own parts")
 		}
 	}
-	for _, bad := range []string{"@import", "://", "javascript:", "vbscript:", "data:", "expression(", "-moz-binding", "behavior:"} {
+	// image-set(), image() and src() load a URL written as a plain string,
+	// without url(); -webkit-image-set( contains image-set(.
+	for _, bad := range []string{"@import", "image-set(", "image(", "src(", "://", "javascript:", "vbscript:", "data:", "expression(", "-moz-binding", "behavior:"} {
 		if strings.Contains(s, bad) {
 			return fmt.Errorf("has %q; a logo must not load or run anything", bad)
 		}

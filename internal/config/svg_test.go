@@ -63,3 +63,42 @@ func TestSVGLogoAllowlist(t *testing.T) {
 		t.Errorf("animate: %v", err)
 	}
 }
+
+// TestSVGLogoStyleSheetIsCheckedWhole: a browser reads a <style> element's
+// style sheet as its text joined together, comments dropped and CDATA
+// opened, so a URL split across comments, CDATA sections, processing
+// instructions or elements is still a URL. Each of these was accepted when
+// the check saw one piece at a time.
+func TestSVGLogoStyleSheetIsCheckedWhole(t *testing.T) {
+	refused := map[string]string{
+		"url split by a comment":                `<style>a{fill:u<!---->rl(//evil.example/x)}</style>`,
+		"@import split by CDATA":                `<style>@im<![CDATA[port]]> "x.css";</style>`,
+		"image-set split by a comment":          `<style>a{fill:image-<!-- -->set("//evil.example/x.png" 1x)}</style>`,
+		"url across two CDATA sections":         `<style><![CDATA[a{fill:u]]><![CDATA[rl(//evil.example/x)}]]></style>`,
+		"url across text and CDATA":             `<style>a{fill:ur<![CDATA[l(//evil.example/x)}]]></style>`,
+		"@import split many times":              `<style>@i<!--a-->m<![CDATA[po]]><!--b-->rt "x.css";</style>`,
+		"url split by an entity and a comment":  `<style>a{fill:&#117;<!---->rl(//evil.example/x)}</style>`,
+		"url split by a processing instruction": `<style>a{fill:u<?xml version="1.0"?>rl(//evil.example/x)}</style>`,
+		"url split by an element":               `<style>a{fill:u<g/>rl(//evil.example/x)}</style>`,
+		"an element inside a style sheet":       `<style>a{fill:red}<g><rect/></g></style>`,
+		// image-set() and its kin load a URL given as a string, no url() needed.
+		"image-set":                      `<style>a{fill:image-set("//evil.example/x.png" 1x)}</style>`,
+		"-webkit-image-set in attribute": `<rect style="fill:-webkit-image-set('x.png' 1x)"/>`,
+		"image()":                        `<style>a{fill:image("//evil.example/x.png")}</style>`,
+		"src()":                          `<style>@font-face{src:src("//evil.example/f.woff")}</style>`,
+	}
+	for name, body := range refused {
+		if err := checkSVG([]byte(svgOpen + body + `</svg>`)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	accepted := map[string]string{
+		"CDATA and comments around a style sheet": `<style><!-- from the editor --><![CDATA[.a{fill:url(#g)}]]>
+			<![CDATA[.b{fill:#fff}]]></style><rect class="a b"/>`,
+	}
+	for name, body := range accepted {
+		if err := checkSVG([]byte(svgOpen + body + `</svg>`)); err != nil {
+			t.Errorf("%s: refused: %v", name, err)
+		}
+	}
+}

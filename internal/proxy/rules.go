@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/rp-project/rp/internal/maildomain"
 )
 
 // PathRule asks for a group below a path prefix.
@@ -16,9 +18,12 @@ type PathRule struct {
 type Rules struct {
 	// Groups: the user needs one of these (empty: no group needed).
 	Groups []string
-	// EmailDomains: the email's domain must be one of these (ASCII
-	// case-insensitive, the exact domain: no subdomains). An email whose
-	// email_verified is explicitly false never matches.
+	// EmailDomains: the email's domain must be one of these, the exact
+	// domain (no subdomains), each compared as written with ASCII letter
+	// case ignored and a U-label equal to its A-label (maildomain.Canonical:
+	// no Unicode folding or mapping). An email whose domain is not a domain
+	// name as written never matches, nor does a configured one that is not.
+	// The provider must say email_verified is true.
 	EmailDomains []string
 	// Paths: the rule with the longest Prefix matching the path applies,
 	// in addition to Groups and EmailDomains.
@@ -88,7 +93,11 @@ func (r Rules) pathRule(p string) (PathRule, bool) {
 // ";" or "." (Rails routes /admin.json to /admin, and Spring before 5.3
 // /admin.* too). The prefix "" (from "/") matches every path. Letter case is
 // ignored: apps on Express, ASP.NET or IIS serve /Admin as /admin, and a
-// rule that one spelling could pass would protect nothing there.
+// rule that one spelling could pass would protect nothing there. For an
+// ASCII prefix this is ASCII case folding (a look-alike such as the Kelvin
+// sign is longer in UTF-8 and cannot match); a non-ASCII prefix also covers
+// its Unicode case variants, as those servers route them. Unlike email
+// domains, matching more here only puts more paths under the rule.
 func prefixMatches(p, prefix string) bool {
 	if len(p) < len(prefix) || !strings.EqualFold(p[:len(prefix)], prefix) {
 		return false
@@ -158,9 +167,16 @@ func emailAllowed(u User, domains []string) (bool, string) {
 	if u.Email == "" || at < 0 {
 		return false, "your account has no email address, and only addresses at " + quoteList(domains) + " may pass"
 	}
+	// Domains are compared as written, ASCII letter case aside: no Unicode
+	// case folding or mapping, which made "ſtaff.example" (long s) equal
+	// to staff.example. A U-label equals its A-label.
 	domain := u.Email[at+1:]
+	canon, err := maildomain.Canonical(domain)
+	if err != nil {
+		return false, "your email domain " + strconv.QuoteToASCII(domain) + " is not a domain name as written, and only addresses at " + quoteList(domains) + " may pass"
+	}
 	for _, d := range domains {
-		if !strings.EqualFold(domain, strings.TrimPrefix(d, "@")) {
+		if c, err := maildomain.Canonical(strings.TrimPrefix(d, "@")); err != nil || c != canon {
 			continue
 		}
 		if u.EmailVerified == nil || !*u.EmailVerified {

@@ -58,7 +58,7 @@ func TestRulesEmailDomains(t *testing.T) {
 		{"suffix trick", "a@evilexample.com", nil, false, `your email domain is not one of "example.com", "Corp.Example.org"`},
 		{"parent of a configured domain", "a@example.org", nil, false, `your email domain is not one of "example.com", "Corp.Example.org"`},
 		{"last @ counts", "a@example.com@evil.test", nil, false, `your email domain is not one of "example.com", "Corp.Example.org"`},
-		{"trailing dot", "a@example.com.", nil, false, `your email domain is not one of "example.com", "Corp.Example.org"`},
+		{"trailing dot", "a@example.com.", nil, false, `your email domain "example.com." is not a domain name as written, and only addresses at "example.com", "Corp.Example.org" may pass`},
 		{"no email", "", nil, false, `your account has no email address, and only addresses at "example.com", "Corp.Example.org" may pass`},
 		{"no @", "example.com", nil, false, `your account has no email address, and only addresses at "example.com", "Corp.Example.org" may pass`},
 	} {
@@ -73,6 +73,57 @@ func TestRulesEmailDomains(t *testing.T) {
 		verified := true
 		if ok, reason := (Rules{EmailDomains: []string{"@example.com"}}).Allow(user("a@example.com", &verified), "/"); !ok {
 			t.Error(reason)
+		}
+	})
+}
+
+// TestRulesEmailDomainsAreComparedAsWritten: an email's domain passes only
+// when it is a domain name exactly as written, apart from ASCII letter case.
+// Unicode case folding once let the long s (U+017F) and the Kelvin sign
+// (U+212A) stand for "s" and "k", so "a@ſtaff.example" passed a rule for
+// staff.example although the provider verified another string. Unicode
+// domains match their A-labels (xn--) both ways.
+func TestRulesEmailDomainsAreComparedAsWritten(t *testing.T) {
+	yes := true
+	r := Rules{EmailDomains: []string{"staff.example", "kiosk.example", "bücher.example", "xn--mnchen-3ya.example"}}
+	notAsWritten := func(domain string) string {
+		return "your email domain " + domain + ` is not a domain name as written, and only addresses at "staff.example", "kiosk.example", "bücher.example", "xn--mnchen-3ya.example" may pass`
+	}
+	for _, tc := range []struct {
+		name   string
+		email  string
+		ok     bool
+		reason string
+	}{
+		{"ASCII", "a@staff.example", true, ""},
+		{"ASCII letter case", "a@STAFF.Example", true, ""},
+		{"long s for s", "a@\u017ftaff.example", false, notAsWritten(`"\u017ftaff.example"`)},
+		{"Kelvin sign for k", "a@\u212aiosk.example", false, notAsWritten(`"\u212aiosk.example"`)},
+		{"fullwidth s", "a@\uff53taff.example", false, notAsWritten(`"\uff53taff.example"`)},
+		{"A-label hiding a long s", "a@xn--taff-pbb.example", false, notAsWritten(`"xn--taff-pbb.example"`)},
+		{"U-label as configured", "a@bücher.example", true, ""},
+		{"A-label of a configured U-label", "a@xn--bcher-kva.example", true, ""},
+		{"A-label in capitals", "a@XN--BCHER-KVA.example", true, ""},
+		{"U-label of a configured A-label", "a@münchen.example", true, ""},
+		{"U-label in capitals", "a@B\u00dcCHER.example", false, notAsWritten(`"B\u00dcCHER.example"`)},
+		{"U-label not in NFC", "a@bu\u0308cher.example", false, notAsWritten(`"bu\u0308cher.example"`)},
+		{"address literal", "a@[192.0.2.1]", false, notAsWritten(`"[192.0.2.1]"`)},
+		{"trailing dot", "a@staff.example.", false, notAsWritten(`"staff.example."`)},
+		{"empty domain", "a@", false, notAsWritten(`""`)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ok, reason := r.Allow(user(tc.email, &yes), "/")
+			if ok != tc.ok || reason != tc.reason {
+				t.Errorf("Allow(%q) = %v %q, want %v %q", tc.email, ok, reason, tc.ok, tc.reason)
+			}
+		})
+	}
+	t.Run("a configured domain that is not a domain name matches nothing", func(t *testing.T) {
+		r := Rules{EmailDomains: []string{"\u017ftaff.example"}}
+		for _, email := range []string{"a@staff.example", "a@\u017ftaff.example"} {
+			if ok, _ := r.Allow(user(email, &yes), "/"); ok {
+				t.Errorf("%q passed", email)
+			}
 		}
 	})
 }
