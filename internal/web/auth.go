@@ -147,9 +147,9 @@ func (s *Server) isOwnOrigin(proto, host string) bool {
 	return origin.Normalize(proto+"://"+host) == s.origin
 }
 
-// headerForwardAuthSecret carries RP_FORWARD_AUTH_SECRET from the
-// forward-auth proxy to /auth (canonical form; the snippets spell it
-// headerForwardAuthSecretName).
+// The header that carries RP_FORWARD_AUTH_SECRET from the forward-auth
+// proxy to /auth: as the snippets and logs spell it, and as Go's
+// http.Header keys it.
 const (
 	headerForwardAuthSecretName = "X-RP-Forward-Auth-Secret"
 	headerForwardAuthSecret     = "X-Rp-Forward-Auth-Secret"
