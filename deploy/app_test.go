@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"text/template"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -31,6 +32,26 @@ var identityHeaders = []string{"X-Forwarded-User", "X-Forwarded-Email", "X-Forwa
 // forwardedRequestHeaders are the headers a forward-auth proxy describes
 // the request it asks about with; rp reads them from RP_TRUSTED_PROXIES only.
 var forwardedRequestHeaders = []string{"X-Forwarded-Method", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Uri"}
+
+// fwdAnswerHeaders are the headers of rp-fwd's /auth answer the proxies
+// copy onto the request to the app: the identity headers, and with
+// RP_PASS_ACCESS_TOKEN the access token in Authorization.
+func (s *stack) fwdAnswerHeaders() []string {
+	if s.rpByName(rpFwdService).cfg.PassAccessToken {
+		return append(slices.Clone(identityHeaders), "Authorization")
+	}
+	return identityHeaders
+}
+
+// fwdProxyEnv is the environment the demo gives a forward-auth proxy:
+// rp-fwd's RP_FORWARD_AUTH_SECRET, which the Caddyfile and traefik.yml read
+// from it.
+func (s *stack) fwdProxyEnv(k string) string {
+	if k == "RP_FORWARD_AUTH_SECRET" {
+		return s.rpByName(rpFwdService).cfg.ForwardAuthSecret
+	}
+	return ""
+}
 
 const (
 	forwardAuthDir = "forward-auth" // the snippets, below deploy/
@@ -331,6 +352,9 @@ func TestApp(t *testing.T) {
 			if set["x-forwarded-proto"] != "$scheme" {
 				return fmt.Errorf("location %s/: proxy_set_header X-Forwarded-Proto %q, want $scheme", a.prefix, set["x-forwarded-proto"])
 			}
+			if v := set[strings.ToLower(forwardAuthSecretHeader)]; v != "" {
+				return fmt.Errorf("location %s/: proxy_set_header %s %q: a browser's own call to %s/auth would pass for nginx's", a.prefix, forwardAuthSecretHeader, v, a.prefix)
+			}
 			r := s.rpByName(rpFwdService)
 			for _, name := range []string{"proxy_read_timeout", "proxy_send_timeout"} {
 				got := 60 * time.Second
@@ -384,14 +408,33 @@ func TestApp(t *testing.T) {
 			if v, ok := set["cookie"]; ok {
 				return fmt.Errorf("%s: proxy_set_header Cookie %q: rp needs the browser's cookie", loc, v)
 			}
+			if r := s.rpByName(rpFwdService); r.cfg.ForwardAuthSecret != "" {
+				secret, err := a.forwardAuthSecret()
+				if err != nil {
+					return err
+				}
+				if secret != r.cfg.ForwardAuthSecret {
+					return fmt.Errorf("%s: sends %s other than %s's RP_FORWARD_AUTH_SECRET", loc, forwardAuthSecretHeader, r.name)
+				}
+			}
 			return nil
 		})},
+		{"rp-fwd passes the access token only with a forward-auth secret", func(s *stack) error {
+			r := s.rpByName(rpFwdService)
+			if r.cfg.PassAccessToken && r.cfg.ForwardAuthSecret == "" {
+				return errors.New("RP_PASS_ACCESS_TOKEN=true without RP_FORWARD_AUTH_SECRET: /auth would never send the token")
+			}
+			if r.cfg.ForwardAuthSecret != "" && r.env["RP_FORWARD_AUTH_SECRET"] != "" {
+				return errors.New("RP_FORWARD_AUTH_SECRET is set in the environment; use RP_FORWARD_AUTH_SECRET_FILE and a compose secret")
+			}
+			return nil
+		}},
 		{"fwd-nginx passes rp's identity headers, and only those, to whoami", fwdCheck(func(s *stack, a *authProxy) error {
 			if err := s.appTarget(a.svc, a.appPass.String()); err != nil {
 				return fmt.Errorf("location /: proxy_pass: %v", err)
 			}
 			set := a.appLoc.setHeaders()
-			for _, h := range identityHeaders {
+			for _, h := range s.fwdAnswerHeaders() {
 				v := a.headerVar(h)
 				if v == "" {
 					return fmt.Errorf("location /: no auth_request_set $VAR $upstream_http_%s", strings.ReplaceAll(strings.ToLower(h), "-", "_"))
@@ -703,9 +746,21 @@ type traefikService struct {
 	} `yaml:"loadBalancer"`
 }
 
-func parseTraefik(src []byte) (*traefikDynamic, error) {
+// parseTraefik reads a dynamic configuration file as Traefik's file
+// provider does: first a Go template (with sprig's functions; env, the one
+// used here, reads getenv), then YAML.
+func parseTraefik(src []byte, getenv func(string) string) (*traefikDynamic, error) {
+	tmpl, err := template.New("traefik.yml").Option("missingkey=error").
+		Funcs(template.FuncMap{"env": getenv}).Parse(string(src))
+	if err != nil {
+		return nil, fmt.Errorf("as a template: %v", err)
+	}
+	var rendered bytes.Buffer
+	if err := tmpl.Execute(&rendered, nil); err != nil {
+		return nil, fmt.Errorf("as a template: %v", err)
+	}
 	var d traefikDynamic
-	dec := yaml.NewDecoder(bytes.NewReader(src))
+	dec := yaml.NewDecoder(&rendered)
 	dec.KnownFields(true) // a misspelt key fails here rather than being ignored by Traefik
 	if err := dec.Decode(&d); err != nil {
 		return nil, err
@@ -793,11 +848,27 @@ func TestForwardAuthSnippets(t *testing.T) {
 		for _, a := range c.auth.sub("copy_headers") {
 			copied = append(copied, a...)
 		}
-		if !slices.Equal(slices.Sorted(slices.Values(copied)), slices.Sorted(slices.Values(identityHeaders))) {
-			t.Errorf("copy_headers %q, want %q", copied, identityHeaders)
+		if want := s.fwdAnswerHeaders(); !slices.Equal(slices.Sorted(slices.Values(copied)), slices.Sorted(slices.Values(want))) {
+			t.Errorf("copy_headers %q, want %q", copied, want)
+		}
+		// The proof that a question is Caddy's own goes with forward_auth
+		// alone, never with rp's own routes.
+		proof := []string{forwardAuthSecretHeader, "{env.RP_FORWARD_AUTH_SECRET}"}
+		if s.rpByName(rpFwdService).cfg.ForwardAuthSecret != "" && !slices.ContainsFunc(c.auth.sub("header_up"), func(a []string) bool { return slices.Equal(a, proof) }) {
+			t.Errorf("forward_auth wants header_up %s (RP_FORWARD_AUTH_SECRET, from Caddy's environment)", strings.Join(proof, " "))
+		}
+		for _, a := range c.rpProxy.sub("header_up") {
+			if len(a) > 0 && strings.EqualFold(strings.TrimLeft(a[0], "+"), forwardAuthSecretHeader) {
+				t.Errorf("handle %s: header_up %q: a browser's own call to %s/auth would pass for Caddy's", c.rpHandle.args[0], a, prefix)
+			}
 		}
 		// Before forward_auth in its route: delete the client's.
 		before := c.route.block[:slices.Index(c.route.block, c.auth)]
+		if s.rpByName(rpFwdService).cfg.PassAccessToken && !slices.ContainsFunc(before, func(d *caddyDirective) bool {
+			return d.name == "request_header" && slices.Equal(d.args, []string{"-Authorization"})
+		}) {
+			t.Error("route: want request_header -Authorization before forward_auth (Caddy 2.6 keeps a client's header that rp's answer lacks)")
+		}
 		for _, h := range identityHeaders {
 			for _, spelling := range []string{h, strings.ReplaceAll(h, "-", "_")} {
 				if !slices.ContainsFunc(before, func(d *caddyDirective) bool {
@@ -821,7 +892,7 @@ func TestForwardAuthSnippets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, err := parseTraefik([]byte(src))
+		d, err := parseTraefik([]byte(src), s.fwdProxyEnv)
 		if err != nil {
 			t.Fatalf("traefik.yml: %v", err)
 		}
@@ -876,8 +947,35 @@ func TestForwardAuthSnippets(t *testing.T) {
 		if fa.TrustForwardHeader == nil || *fa.TrustForwardHeader {
 			t.Errorf("middleware %s: want trustForwardHeader: false, explicitly", name)
 		}
-		if !slices.Equal(slices.Sorted(slices.Values(fa.AuthResponseHeaders)), slices.Sorted(slices.Values(identityHeaders))) {
-			t.Errorf("middleware %s: authResponseHeaders %q, want %q", name, fa.AuthResponseHeaders, identityHeaders)
+		if want := s.fwdAnswerHeaders(); !slices.Equal(slices.Sorted(slices.Values(fa.AuthResponseHeaders)), slices.Sorted(slices.Values(want))) {
+			t.Errorf("middleware %s: authResponseHeaders %q, want %q", name, fa.AuthResponseHeaders, want)
+		}
+		// The proof that a question is Traefik's own: set before
+		// ForwardAuth (which sends the request's headers to rp), removed
+		// after it (never to the app), never on rp's own routes.
+		secretSet := func(mws []string) (value string, set bool) {
+			for _, m := range mws {
+				if mw := d.HTTP.Middlewares[m]; mw.Headers != nil {
+					for h, v := range mw.Headers.CustomRequestHeaders {
+						if strings.EqualFold(h, forwardAuthSecretHeader) {
+							value, set = v, true
+						}
+					}
+				}
+			}
+			return value, set
+		}
+		i := slices.Index(ar.Middlewares, name)
+		if secret := s.rpByName(rpFwdService).cfg.ForwardAuthSecret; secret != "" {
+			if v, _ := secretSet(ar.Middlewares[:i]); v != secret {
+				t.Errorf("router %s: want a headers middleware before %s setting %s to RP_FORWARD_AUTH_SECRET ('{{ env \"RP_FORWARD_AUTH_SECRET\" }}')", appRouter, name, forwardAuthSecretHeader)
+			}
+			if v, set := secretSet(ar.Middlewares[i+1:]); !set || v != "" {
+				t.Errorf("router %s: want a headers middleware after %s removing %s (\"\"), so that the app never gets it", appRouter, name, forwardAuthSecretHeader)
+			}
+		}
+		if v, set := secretSet(rr.Middlewares); set && v != "" {
+			t.Errorf("router %s sets %s: a browser's own call to %s/auth would pass for Traefik's", rpRouter, forwardAuthSecretHeader, prefix)
 		}
 		if len(fa.AuthRequestHeaders) > 0 {
 			t.Errorf("middleware %s: authRequestHeaders %q: rp needs the browser's Cookie, Accept and Sec-Fetch-*", name, fa.AuthRequestHeaders)

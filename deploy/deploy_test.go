@@ -718,6 +718,11 @@ func TestRealm(t *testing.T) {
 			if c.FrontchannelLogout == nil || *c.FrontchannelLogout {
 				return errors.New(`"frontchannelLogout": false must be set on the client`)
 			}
+			// Nothing sends front-channel logouts to rp, so its route, where
+			// whoever knows a sid can end that session, stays off.
+			if r.cfg.FrontchannelLogout {
+				return errors.New("the client has front-channel logout off: set RP_FRONTCHANNEL_LOGOUT=false")
+			}
 			return nil
 		})},
 		{"group membership mapper", eachRP(func(s *stack, r *rpSvc) error {

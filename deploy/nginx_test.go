@@ -483,6 +483,9 @@ type authProxy struct {
 	// vars maps each auth_request_set variable of appLoc to the
 	// response header it reads ("x-forwarded-user", "location").
 	vars map[string]string
+	// includes maps the path of each include directive to the host file
+	// the service mounts there.
+	includes map[string]string
 }
 
 // parseAuthProxy reads an nginx configuration doing forward authentication:
@@ -594,7 +597,62 @@ func loadAuthProxy(p *types.Project, name string) (*authProxy, error) {
 		return nil, fmt.Errorf("%s: %v", confPath, err)
 	}
 	a.svc, a.confPath = svc, confPath
+	a.includes = map[string]string{}
+	for _, d := range a.conf.walk() {
+		if d.name != "include" {
+			continue
+		}
+		if len(d.args) != 1 {
+			return nil, fmt.Errorf("%s: include %q: want one file", confPath, d.args)
+		}
+		for _, v := range svc.Volumes {
+			if v.Type == types.VolumeTypeBind && v.Target == d.args[0] {
+				if !v.ReadOnly {
+					return nil, fmt.Errorf("service %s mounts %s read-write", name, v.Target)
+				}
+				src := v.Source
+				if !filepath.IsAbs(src) {
+					src = filepath.Join(p.WorkingDir, src)
+				}
+				a.includes[d.args[0]] = src
+			}
+		}
+		if a.includes[d.args[0]] == "" {
+			return nil, fmt.Errorf("%s: include %s: service %s mounts no file there", confPath, d.args[0], name)
+		}
+	}
 	return a, nil
+}
+
+// forwardAuthSecretHeader is the header a forward-auth proxy proves its
+// questions are its own with (RP_FORWARD_AUTH_SECRET).
+const forwardAuthSecretHeader = "X-RP-Forward-Auth-Secret"
+
+// forwardAuthSecret is what the auth location sends rp as
+// X-RP-Forward-Auth-Secret: a variable set by a file it includes, read from
+// the host file mounted there.
+func (a *authProxy) forwardAuthSecret() (string, error) {
+	loc := "location = " + a.authLoc.args[1]
+	v := a.authLoc.setHeaders()[strings.ToLower(forwardAuthSecretHeader)]
+	if !strings.HasPrefix(v, "$") {
+		return "", fmt.Errorf("%s: proxy_set_header %s %q, want a variable set by an included file (the secret stays out of nginx.conf)", loc, forwardAuthSecretHeader, v)
+	}
+	for _, inc := range a.authLoc.all("include") {
+		src, err := os.ReadFile(a.includes[inc.args[0]])
+		if err != nil {
+			return "", fmt.Errorf("%s: include %s: %v", loc, inc.args[0], err)
+		}
+		conf, err := parseNginx(string(src))
+		if err != nil {
+			return "", fmt.Errorf("%s: %v", a.includes[inc.args[0]], err)
+		}
+		for _, d := range conf.block {
+			if d.name == "set" && len(d.args) == 2 && d.args[0] == v {
+				return d.args[1], nil
+			}
+		}
+	}
+	return "", fmt.Errorf("%s: no included file sets %s", loc, v)
 }
 
 // headerVar is the variable of appLoc that auth_request_set fills from

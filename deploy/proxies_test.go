@@ -105,6 +105,10 @@ func rpFor(t *testing.T, s *stack, name string, ln net.Listener, p *testprovider
 			env[k] = v
 		}
 	}
+	if r.cfg.ForwardAuthSecret != "" {
+		// From the compose secret file: the proxies send the same one.
+		env["RP_FORWARD_AUTH_SECRET"] = r.cfg.ForwardAuthSecret
+	}
 	maps.Copy(env, map[string]string{
 		"RP_ISSUER":           p.Issuer,
 		"RP_DISCOVERY_URL":    p.DiscoveryURL,
@@ -235,6 +239,9 @@ func renderNginx(t *testing.T, s *stack, port int, rpAddr, appAddr, dir string) 
 	replaced := 0
 	for _, d := range conf.walk() {
 		switch d.name {
+		case "include":
+			// The file compose mounts there (the forward-auth secret).
+			d.args[0] = s.fwd.includes[d.args[0]]
 		case "listen":
 			d.args = []string{"127.0.0.1:" + strconv.Itoa(port)}
 		case "proxy_pass":
@@ -434,7 +441,8 @@ func (s *traefikShim) forwardAuth(w http.ResponseWriter, req *http.Request, fa *
 type browser struct {
 	t      *testing.T
 	c      *http.Client
-	origin string // the app's (and rp's) origin
+	origin string      // the app's (and rp's) origin
+	extra  http.Header // added to every request while set
 }
 
 func newBrowser(t *testing.T, origin string) *browser {
@@ -504,6 +512,7 @@ func spoofHeaders(h http.Header, uri string) {
 	h["X-Forwarded-Method"] = []string{"GET"}
 	h["X-Forwarded-Host"] = []string{"evil.example"}
 	h["X-Forwarded-Proto"] = []string{"https"}
+	h["Authorization"] = []string{"Bearer forged"}
 }
 
 type reqKind int
@@ -548,6 +557,9 @@ func (b *browser) do(kind reqKind, method, rawURL string, form url.Values) *exch
 			other = "/hello"
 		}
 		spoofHeaders(req.Header, other)
+	}
+	for k, v := range b.extra {
+		req.Header[k] = v
 	}
 	resp, err := b.c.Do(req)
 	if err != nil {
@@ -594,10 +606,15 @@ type front struct {
 	prefix    string // RP_PATH_PREFIX
 	cookie    string // RP_SESSION_COOKIE_NAME
 	proxyMode bool   // rp itself, with RP_UPSTREAM
+	passToken bool   // RP_PASS_ACCESS_TOKEN: the app gets the access token
 }
 
-// identity is what the app must be told about a user.
-type identity struct{ user, email, username, groups string }
+// identity is what the app must be told about a user; token: the access
+// token rp got for the user, as Authorization: Bearer.
+type identity struct {
+	user, email, username, groups string
+	token                         bool
+}
 
 // wantIdentity checks the identity headers the app got, in any spelling: rp's
 // values, once each, and nothing the client made up.
@@ -626,7 +643,47 @@ func wantIdentity(t *testing.T, r appRequest, want identity) {
 	if !maps.EqualFunc(got, exp, slices.Equal) {
 		t.Errorf("%s %s: the app got identity headers %q, want %q: rp's answer, and nothing the client sent", r.Method, r.URI, got, exp)
 	}
+	if v := r.Header.Values(forwardAuthSecretHeader); len(v) > 0 {
+		t.Errorf("%s %s: the app got %s: the proxy's proof must go to rp alone", r.Method, r.URI, forwardAuthSecretHeader)
+	}
+	// The test provider's access tokens start with at-; the client sends
+	// Bearer forged.
+	if az := r.Header.Values("Authorization"); want.token && (len(az) != 1 || !strings.HasPrefix(az[0], "Bearer at-")) {
+		t.Errorf("%s %s: the app got Authorization %q, want rp's Bearer access token, once", r.Method, r.URI, az)
+	}
 }
+
+// noTokenForBrowsers signs a browser in through f and has it call rp's
+// /auth itself, through the proxy, as a script on the app's pages could:
+// with made-up X-Forwarded-* headers (spoofHeaders), and without, with an
+// empty or with a wrong X-RP-Forward-Auth-Secret. Whatever the proxy
+// answers, the access token is not in it.
+func noTokenForBrowsers(t *testing.T, f front, app *appRecorder) {
+	b := newBrowser(t, f.base)
+	chain := b.follow(b.do(navigation, http.MethodGet, f.base+"/hello", nil))
+	if last := chain[len(chain)-1]; last.status != http.StatusOK {
+		t.Fatalf("sign-in:\n%s", describe(chain))
+	}
+	app.take()
+	for _, secret := range []*string{nil, new(string), ptr("Wr0ngSecretWr0ngSecretWr0ngSecretXYZ12345=")} {
+		for _, path := range []string{"/auth", "/auth?status=401", "/auth/", "//auth", "/%61uth"} {
+			b.extra = http.Header{}
+			if secret != nil {
+				b.extra.Set(forwardAuthSecretHeader, *secret)
+			}
+			e := b.do(api, http.MethodGet, f.base+f.prefix+path, nil)
+			b.extra = nil
+			if az := e.header.Values("Authorization"); len(az) > 0 || strings.Contains(e.body, "Bearer at-") {
+				t.Errorf("a browser's own call to %s%s (secret %v) got the access token: Authorization %q\n%s", f.prefix, path, secret != nil, az, e)
+			}
+		}
+	}
+	for _, r := range app.take() {
+		t.Errorf("the app got %s %s from a call to rp's /auth", r.Method, r.URI)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // walkThrough runs a browser and an API client through f: sign-in,
 // identity at the app, made-up headers, a path rule, logout, and a second
@@ -690,7 +747,7 @@ func walkThrough(t *testing.T, f front, p *testprovider.Provider, app *appRecord
 	if len(got) != 1 || got[0].URI != "/hello?x=1&y=%2Fz" || got[0].Method != "GET" {
 		t.Fatalf("after sign-in the app got %+v, want GET /hello?x=1&y=%%2Fz once", got)
 	}
-	alice := identity{user: "alice", email: "alice@example.com", username: "alice"}
+	alice := identity{user: "alice", email: "alice@example.com", username: "alice", token: f.passToken}
 	wantIdentity(t, got[0], alice)
 	cookies := strings.Join(got[0].Header.Values("Cookie"), "; ")
 	if f.proxyMode && strings.Contains(cookies, f.cookie+"=") {
@@ -782,7 +839,7 @@ func walkThrough(t *testing.T, f front, p *testprovider.Provider, app *appRecord
 	if last.status != http.StatusOK || len(got) != 1 || got[0].URI != "/admin/panel" {
 		t.Fatalf("bob (admins) signing in at /admin/panel: want the app's page; the app got %+v\n%s", got, describe(chain))
 	}
-	wantIdentity(t, got[0], identity{user: "bob", email: "bob@example.com", username: "bob", groups: "admins,users"})
+	wantIdentity(t, got[0], identity{user: "bob", email: "bob@example.com", username: "bob", groups: "admins,users", token: f.passToken})
 }
 
 // --- the tests ---
@@ -797,7 +854,8 @@ func forwardAuthSetup(t *testing.T, s *stack, port int) (front, *testprovider.Pr
 	r := s.rpByName(rpFwdService)
 	// The proxies connect from 127.0.0.1.
 	rpFor(t, s, rpFwdService, ln, p, base, map[string]string{"RP_TRUSTED_PROXIES": "127.0.0.1"})
-	return front{name: rpFwdService, base: base, prefix: r.env["RP_PATH_PREFIX"], cookie: r.env["RP_SESSION_COOKIE_NAME"]}, p, app, ln.Addr().String()
+	return front{name: rpFwdService, base: base, prefix: r.env["RP_PATH_PREFIX"], cookie: r.env["RP_SESSION_COOKIE_NAME"],
+		passToken: r.cfg.PassAccessToken}, p, app, ln.Addr().String()
 }
 
 func TestNginxForwardAuth(t *testing.T) {
@@ -822,6 +880,7 @@ func TestNginxForwardAuth(t *testing.T) {
 		}
 	})
 	walkThrough(t, f, p, app)
+	noTokenForBrowsers(t, f, app)
 
 	// The question's location is nginx's own.
 	b := newBrowser(t, f.base)
@@ -841,9 +900,11 @@ func TestCaddyForwardAuth(t *testing.T) {
 	if err := os.WriteFile(conf, []byte(renderCaddyfile(t, s, port, rpAddr, app.addr())), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"HOME=" + dir, "XDG_DATA_HOME=" + filepath.Join(dir, "data"), "XDG_CONFIG_HOME=" + filepath.Join(dir, "config")}
+	env := []string{"HOME=" + dir, "XDG_DATA_HOME=" + filepath.Join(dir, "data"), "XDG_CONFIG_HOME=" + filepath.Join(dir, "config"),
+		"RP_FORWARD_AUTH_SECRET=" + s.fwdProxyEnv("RP_FORWARD_AUTH_SECRET")}
 	startProc(t, port, env, caddy, "run", "--config", conf, "--adapter", "caddyfile")
 	walkThrough(t, f, p, app)
+	noTokenForBrowsers(t, f, app)
 }
 
 // TestTraefikForwardAuth asks rp exactly as Traefik v3's ForwardAuth does,
@@ -855,7 +916,7 @@ func TestTraefikForwardAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf, err := parseTraefik([]byte(src))
+	conf, err := parseTraefik([]byte(src), s.fwdProxyEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -882,6 +943,7 @@ func TestTraefikForwardAuth(t *testing.T) {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	walkThrough(t, f, p, app)
+	noTokenForBrowsers(t, f, app)
 }
 
 // TestProxyModeApp walks through rp-app's settings: rp itself in front of
@@ -894,12 +956,14 @@ func TestProxyModeApp(t *testing.T) {
 	ln, base := apptest.Listen(t, "localhost")
 	r := s.rpByName(rpAppService)
 	rpFor(t, s, rpAppService, ln, p, base, map[string]string{"RP_UPSTREAM": app.srv.URL})
-	walkThrough(t, front{name: rpAppService, base: base, prefix: r.env["RP_PATH_PREFIX"], cookie: r.env["RP_SESSION_COOKIE_NAME"], proxyMode: true}, p, app)
+	walkThrough(t, front{name: rpAppService, base: base, prefix: r.env["RP_PATH_PREFIX"], cookie: r.env["RP_SESSION_COOKIE_NAME"], proxyMode: true,
+		passToken: r.cfg.PassAccessToken}, p, app)
 }
 
 // TestForwardAuthTrust checks that rp believes X-Forwarded-* from
-// RP_TRUSTED_PROXIES only: the same question from another loopback
-// address is refused under a path rule.
+// RP_TRUSTED_PROXIES only, and only with RP_FORWARD_AUTH_SECRET: the same
+// question from another loopback address, or from the trusted one without
+// the secret, is refused under a path rule and gets no token.
 func TestForwardAuthTrust(t *testing.T) {
 	t.Parallel()
 	s := loadStack(t)
@@ -908,7 +972,7 @@ func TestForwardAuthTrust(t *testing.T) {
 	f, _, app, rpAddr := forwardAuthSetup(t, s, port)
 	// A signed-in browser, through the Traefik stand-in.
 	src, _ := readSnippet("traefik.yml")
-	conf, err := parseTraefik([]byte(src))
+	conf, err := parseTraefik([]byte(src), s.fwdProxyEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -939,7 +1003,8 @@ func TestForwardAuthTrust(t *testing.T) {
 		t.Fatalf("no cookie %s after sign-in", f.cookie)
 	}
 
-	ask := func(from string) *exchange {
+	secret := s.rpByName(rpFwdService).cfg.ForwardAuthSecret
+	ask := func(from, proof string) *exchange {
 		t.Helper()
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
 		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext},
@@ -951,6 +1016,9 @@ func TestForwardAuthTrust(t *testing.T) {
 		req.Header.Set("X-Forwarded-Proto", "http")
 		req.Header.Set("X-Forwarded-Host", u.Host)
 		req.Header.Set("X-Forwarded-Uri", "/hello")
+		if proof != "" {
+			req.Header.Set(forwardAuthSecretHeader, proof)
+		}
 		resp, err := c.Do(req)
 		if err != nil {
 			t.Skipf("cannot ask from %s here: %v", from, err)
@@ -959,10 +1027,24 @@ func TestForwardAuthTrust(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return &exchange{req: req, status: resp.StatusCode, header: resp.Header, body: string(body)}
 	}
-	if e := ask("127.0.0.1"); e.status != http.StatusOK || e.header.Get("X-Forwarded-User") != "alice" {
-		t.Errorf("from the trusted proxy: want 200 with X-Forwarded-User alice\n%s", e)
+	if secret == "" {
+		t.Fatalf("%s has no RP_FORWARD_AUTH_SECRET", rpFwdService)
 	}
-	if e := ask("127.0.0.3"); e.status != http.StatusForbidden || e.header.Get("X-Forwarded-User") != "" {
+	e := ask("127.0.0.1", secret)
+	if e.status != http.StatusOK || e.header.Get("X-Forwarded-User") != "alice" {
+		t.Errorf("from the trusted proxy with the secret: want 200 with X-Forwarded-User alice\n%s", e)
+	}
+	if az := e.header.Get("Authorization"); !strings.HasPrefix(az, "Bearer at-") {
+		t.Errorf("from the trusted proxy with the secret: Authorization %q, want the access token (RP_PASS_ACCESS_TOKEN)\n%s", az, e)
+	}
+	// A load balancer that rp trusts, passing a script's request with
+	// made-up X-Forwarded-* headers: not the proxy's without the secret.
+	for _, proof := range []string{"", "Wr0ngSecretWr0ngSecretWr0ngSecretXYZ12345="} {
+		if e := ask("127.0.0.1", proof); e.status != http.StatusForbidden || e.header.Get("X-Forwarded-User") != "" || e.header.Get("Authorization") != "" {
+			t.Errorf("from the trusted address without the secret (%q), RP_PATH_RULES set: want 403 without identity or token (its X-Forwarded-Uri is not believed)\n%s", proof, e)
+		}
+	}
+	if e := ask("127.0.0.3", secret); e.status != http.StatusForbidden || e.header.Get("X-Forwarded-User") != "" || e.header.Get("Authorization") != "" {
 		t.Errorf("from an untrusted address with RP_PATH_RULES set: want 403 without identity (its X-Forwarded-Uri is not believed)\n%s", e)
 	}
 }

@@ -96,8 +96,10 @@ func startProxyStackOn(t *testing.T, store string, opEnv ...string) (*stack, *ap
 		rpEnv: map[string]string{
 			"RP_UPSTREAM":          a.srv.URL,
 			"RP_PASS_ACCESS_TOKEN": "true",
-			// The test asks /auth as a proxy would, from loopback.
-			"RP_TRUSTED_PROXIES": "127.0.0.1",
+			// The test asks /auth as a proxy would, from loopback, with
+			// the proxy's proof.
+			"RP_TRUSTED_PROXIES":     "127.0.0.1",
+			"RP_FORWARD_AUTH_SECRET": forwardAuthSecret,
 		},
 	})
 	return s, a
@@ -259,9 +261,13 @@ func (s *stack) nav(t *testing.T, c *http.Client, u string) page {
 	return s.do(t, c, req)
 }
 
+// forwardAuthSecret is the stack's RP_FORWARD_AUTH_SECRET.
+const forwardAuthSecret = "e2eQv7Lk2Rz9Xw4Tb1Nm6Hs3Jd8Fg5Pc0Ay+Ue/Wo="
+
 // forwardAuth asks base's /auth about a navigation to /app, as nginx,
-// Traefik or Caddy would: the browser's cookie, and the original request
-// in X-Forwarded-*. rp gives the access token only to such a sub-request.
+// Traefik or Caddy would: the browser's cookie, the original request in
+// X-Forwarded-*, and the proxy's proof (RP_FORWARD_AUTH_SECRET). rp gives
+// the access token only to such a sub-request.
 func (s *stack) forwardAuth(t *testing.T, c *http.Client, base string) page {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, base+rpPrefix+"/auth", nil)
@@ -271,6 +277,7 @@ func (s *stack) forwardAuth(t *testing.T, c *http.Client, base string) page {
 	req.Header.Set("X-Forwarded-Proto", u.Scheme)
 	req.Header.Set("X-Forwarded-Host", u.Host)
 	req.Header.Set("X-Forwarded-Uri", "/app")
+	req.Header.Set("X-RP-Forward-Auth-Secret", forwardAuthSecret)
 	return s.do(t, c, req)
 }
 

@@ -139,11 +139,13 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		Rules:             rules,
 		Trusted:           proxy.Trusted(cfg.TrustedProxies),
 		PassAccessToken:   cfg.PassAccessToken,
+		ForwardAuthSecret: cfg.ForwardAuthSecret,
 		GroupsClaim:       cfg.GroupsClaim,
 		Metrics:           m,
 		MetricsElsewhere:  cfg.MetricsAddr != "",
 		ProviderTimeout:   cfg.ProviderTimeout,
 		Brand:             brand(cfg),
+		Frontchannel:      cfg.FrontchannelLogout,
 	})
 	if err != nil {
 		sessions.Close()

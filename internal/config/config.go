@@ -58,12 +58,18 @@ type Config struct {
 	CookieSecrets []string
 	OfflineAccess bool // RP_OFFLINE_ACCESS: ask for refresh tokens with offline_access when offered
 
+	// FrontchannelLogout is RP_FRONTCHANNEL_LOGOUT: serve GET
+	// /frontchannel-logout. Anyone who knows a session's sid can end it
+	// there, so rp whose provider sends back-channel logouts turns it off.
+	FrontchannelLogout bool
+
 	// Protecting an app.
 	Upstream            string         // RP_UPSTREAM: the app behind rp (proxy mode); "" for none
 	UpstreamTimeout     time.Duration  // RP_UPSTREAM_TIMEOUT: the app must start answering within it
 	PathPrefix          string         // RP_PATH_PREFIX: prefix of rp's own routes, "" or like /_rp
 	TrustedProxies      []netip.Prefix // RP_TRUSTED_PROXIES: whose X-Forwarded-* headers rp believes
 	PassAccessToken     bool           // RP_PASS_ACCESS_TOKEN: Authorization: Bearer to the app
+	ForwardAuthSecret   string         // RP_FORWARD_AUTH_SECRET(_FILE): the proxy's proof that an /auth request is its own
 	AllowedGroups       []string       // RP_ALLOWED_GROUPS: one of them is needed
 	AllowedEmailDomains []string       // RP_ALLOWED_EMAIL_DOMAINS: the email's domain is one of them
 	PathRules           []PathRule     // RP_PATH_RULES: groups needed below a path
@@ -222,6 +228,11 @@ func (c Config) Validate() error {
 	}
 	if c.UpstreamTimeout <= 0 {
 		bad("RP_UPSTREAM_TIMEOUT", "must be positive, got %s", c.UpstreamTimeout)
+	}
+	if c.ForwardAuthSecret != "" {
+		if err := checkForwardAuthSecret(c.ForwardAuthSecret); err != nil {
+			bad("RP_FORWARD_AUTH_SECRET", "%v", err)
+		}
 	}
 	if c.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {

@@ -73,6 +73,7 @@ var settings = []setting{
 		}
 		return nil
 	}},
+	{"RP_FRONTCHANNEL_LOGOUT", "true", "serve GET /frontchannel-logout (Front-Channel Logout 1.0); set false when the provider sends back-channel logouts", boolean(func(c *Config) *bool { return &c.FrontchannelLogout })},
 	{"RP_OFFLINE_ACCESS", "true", "ask for refresh tokens with the offline_access scope when the provider offers it", boolean(func(c *Config) *bool { return &c.OfflineAccess })},
 	{"RP_UPSTREAM", "", "the app rp protects: every request outside rp's routes goes there when signed in (proxy mode)", str(func(c *Config) *string { return &c.Upstream })},
 	{"RP_UPSTREAM_TIMEOUT", "60s", "how long the app may take to start its answer before rp answers 504", dur(func(c *Config) *time.Duration { return &c.UpstreamTimeout })},
@@ -83,6 +84,7 @@ var settings = []setting{
 		return err
 	}},
 	{"RP_PASS_ACCESS_TOKEN", "false", "send the access token to the app as Authorization: Bearer", boolean(func(c *Config) *bool { return &c.PassAccessToken })},
+	{"RP_FORWARD_AUTH_SECRET", "", "a secret the forward-auth proxy sends as X-RP-Forward-Auth-Secret, at least 32 random characters, e.g. from openssl rand -base64 32 (or RP_FORWARD_AUTH_SECRET_FILE); without it /auth never sends the access token", str(func(c *Config) *string { return &c.ForwardAuthSecret })},
 	{"RP_ALLOWED_GROUPS", "", "groups allowed in, separated by commas (default: anyone signed in)", strList(func(c *Config) *[]string { return &c.AllowedGroups })},
 	{"RP_ALLOWED_EMAIL_DOMAINS", "", "email domains allowed in, separated by commas (default: any)", strList(func(c *Config) *[]string { return &c.AllowedEmailDomains })},
 	{"RP_PATH_RULES", "", "groups needed below a path, e.g. \"/admin=admins /reports=finance,auditors\"", func(c *Config, v string) error {
@@ -127,6 +129,7 @@ var secretFiles = map[string]string{
 	"RP_CLIENT_SECRET":          "RP_CLIENT_SECRET_FILE",
 	"RP_SESSION_STORE_PASSWORD": "RP_SESSION_STORE_PASSWORD_FILE",
 	"RP_COOKIE_SECRET":          "RP_COOKIE_SECRET_FILE",
+	"RP_FORWARD_AUTH_SECRET":    "RP_FORWARD_AUTH_SECRET_FILE",
 }
 
 // ErrHelp is returned by Load when -h or -help was asked for; usage has

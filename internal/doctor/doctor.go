@@ -66,6 +66,7 @@ func Check(ctx context.Context, cfg config.Config, o Options) []Finding {
 	}
 	out = append(out, d.issuer(doc), d.clock(date))
 	out = append(out, d.metadata(doc)...)
+	out = append(out, d.frontchannel(doc))
 	out = append(out, d.refresh(doc)...)
 	out = append(out, d.client(ctx, doc), d.redirectURI(ctx, doc), d.postLogoutURI(ctx, doc))
 	out = append(out, d.upstream(ctx)...)

@@ -27,6 +27,7 @@ type Discovery struct {
 	TokenEndpointAuthMethods   []string `json:"token_endpoint_auth_methods_supported"`
 	BackchannelLogoutSupported bool     `json:"backchannel_logout_supported"`
 	BackchannelLogoutSession   bool     `json:"backchannel_logout_session_supported"`
+	FrontchannelLogout         bool     `json:"frontchannel_logout_supported"`
 	RevocationEndpoint         string   `json:"revocation_endpoint"`
 	ScopesSupported            []string `json:"scopes_supported"`
 	GrantTypesSupported        []string `json:"grant_types_supported"`

@@ -74,8 +74,10 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		"id_token_signing_alg_values_supported": []string{"RS256", "HS256", "none"},
 		"code_challenge_methods_supported":      []string{"S256"},
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic"},
-		"backchannel_logout_supported":          true,
-		"backchannel_logout_session_supported":  true,
+		"backchannel_logout_supported":          !k.NoBackchannelLogout,
+		"backchannel_logout_session_supported":  !k.NoBackchannelLogout,
+		"frontchannel_logout_supported":         !k.NoFrontchannelLogout,
+		"frontchannel_logout_session_supported": !k.NoFrontchannelLogout,
 	}
 	if !k.NoOffline {
 		doc["scopes_supported"] = []string{"openid", "profile", "email", "offline_access"}

@@ -78,6 +78,11 @@ type Knobs struct {
 	ExtraIDClaims map[string]any      // merged into ID tokens
 	RequireBasic  bool                // refuse client_secret_post (on by default via New)
 	Seen          func(*http.Request) // called for every request
+	// NoBackchannelLogout and NoFrontchannelLogout advertise the logout
+	// channel as unsupported in discovery (by default both are, as
+	// Keycloak does).
+	NoBackchannelLogout  bool
+	NoFrontchannelLogout bool
 	// Refresh tokens: AccessTTL is the access and ID tokens' lifetime
 	// (default 5 minutes); RefuseRefresh answers invalid_grant to every
 	// refresh (the user signed out or was disabled); RefreshDelay makes a

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"net/http"
 	"net/url"
 
@@ -59,12 +61,14 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := identity(u)
-	if s.passToken && fromProxy {
-		// Only to the proxy's own sub-request: the browser can call
-		// /auth too (through the proxy's route to rp, or in proxy mode),
-		// and script on the app's pages must not read tokens that rp
-		// keeps server-side. The proxies remove X-Forwarded-Method and
-		// -Uri on their route to rp (see the snippets).
+	// Only to the proxy's own sub-request, which proved it with
+	// RP_FORWARD_AUTH_SECRET (fromProxy includes the proof when the secret
+	// is set): the browser can call /auth too (through the proxy's route
+	// to rp, a load balancer passing its X-Forwarded-* headers, or in
+	// proxy mode), and script on the app's pages must not read tokens
+	// that rp keeps server-side.
+	giveToken := s.passToken && fromProxy && s.fwdSecret != nil
+	if giveToken {
 		id.AccessToken = s.sessions.AccessToken(ctx)
 	}
 	if err := s.sessions.Save(ctx, w); err != nil {
@@ -80,20 +84,37 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 			h[k] = []string{""}
 		}
 	}
+	if _, ok := h["Authorization"]; giveToken && !ok {
+		h["Authorization"] = []string{""} // a session without a token, for the same reason
+	}
 	w.WriteHeader(http.StatusOK)
 }
 
 // forwardedRequest is the original request a forward-auth check is about:
 // its method, the path and query to come back to after sign-in, and its
 // decoded path for the rules (and paramPath, the path as Tomcat reads it
-// when that differs; see proxy.ParamPath). fromProxy is false when the request did not
-// come from a trusted proxy, or did without a usable description; then the
-// method is the request's own and the return path rp's home.
+// when that differs; see proxy.ParamPath). fromProxy is false when the
+// request did not come from a trusted proxy, did not prove it with
+// RP_FORWARD_AUTH_SECRET when that is set, or came without a usable
+// description; then the method is the request's own and the return path
+// rp's home.
 func (s *Server) forwardedRequest(r *http.Request) (method, returnTo, path, paramPath string, fromProxy bool) {
 	method, returnTo, path = r.Method, s.home, "/"
+	proven := s.forwardAuthProof(r)
 	if !s.trusted.Contains(r.RemoteAddr) {
 		if _, ok := r.Header["X-Forwarded-Uri"]; ok {
 			s.log.Warn("forward-auth: X-Forwarded-* headers from a peer not in RP_TRUSTED_PROXIES are ignored",
+				"peer", r.RemoteAddr, "request_id", requestID(r.Context()))
+		}
+		return method, returnTo, path, "", false
+	}
+	if s.fwdSecret != nil && !proven {
+		// A load balancer in front of the proxy may pass a client's
+		// X-Forwarded-* headers to rp's routes: only the proxy's own
+		// sub-request knows the secret.
+		if _, ok := r.Header["X-Forwarded-Uri"]; ok && r.Header[headerForwardAuthSecret] == nil {
+			s.log.Warn("forward-auth: X-Forwarded-* headers without "+headerForwardAuthSecretName+" are ignored, and no token is sent; "+
+				"if this is the proxy's request, make it send RP_FORWARD_AUTH_SECRET (see the snippets)",
 				"peer", r.RemoteAddr, "request_id", requestID(r.Context()))
 		}
 		return method, returnTo, path, "", false
@@ -124,4 +145,50 @@ func (s *Server) forwardedRequest(r *http.Request) (method, returnTo, path, para
 // isOwnOrigin reports whether proto://host is rp's own origin.
 func (s *Server) isOwnOrigin(proto, host string) bool {
 	return origin.Normalize(proto+"://"+host) == s.origin
+}
+
+// The header that carries RP_FORWARD_AUTH_SECRET from the forward-auth
+// proxy to /auth: as the snippets and logs spell it, and as Go's
+// http.Header keys it.
+const (
+	headerForwardAuthSecretName = "X-RP-Forward-Auth-Secret"
+	headerForwardAuthSecret     = "X-Rp-Forward-Auth-Secret"
+)
+
+// forwardAuthProof reports whether r carries RP_FORWARD_AUTH_SECRET,
+// exactly once; false when none is set. The comparison takes the same
+// time whatever was sent (digests of equal length, compared in constant
+// time). A wrong secret, from any peer, is a security event: it is logged,
+// never quoted.
+func (s *Server) forwardAuthProof(r *http.Request) bool {
+	sent, ok := r.Header[headerForwardAuthSecret]
+	if !ok || s.fwdSecret == nil {
+		return false
+	}
+	if len(sent) == 1 {
+		sum := sha256.Sum256([]byte(sent[0]))
+		if subtle.ConstantTimeCompare(sum[:], s.fwdSecret[:]) == 1 {
+			return true
+		}
+	}
+	s.log.Warn("forward-auth: wrong "+headerForwardAuthSecretName+"; the request is not believed to be the proxy's, and no token is sent",
+		"peer", r.RemoteAddr, "values", len(sent), "request_id", requestID(r.Context()))
+	return false
+}
+
+// logForwardAuthSetting warns at start when the access token cannot reach
+// the app through forward auth: RP_PASS_ACCESS_TOKEN=true without
+// RP_FORWARD_AUTH_SECRET. In proxy mode rp passes the token to the app
+// itself, server-side, so there it is only a note.
+func (s *Server) logForwardAuthSetting() {
+	if !s.passToken || s.fwdSecret != nil {
+		return
+	}
+	msg := "RP_PASS_ACCESS_TOKEN=true but RP_FORWARD_AUTH_SECRET is unset: " + s.prefix + "/auth never sends the access token; " +
+		"set it, and make the proxy send it in " + headerForwardAuthSecretName + " (see the forward-auth snippets)"
+	if s.upstream != nil {
+		s.log.Info(msg + "; proxy mode passes the token to RP_UPSTREAM all the same")
+		return
+	}
+	s.log.Warn(msg)
 }

@@ -180,6 +180,10 @@ func (h *harness) askAt(p proxyShape, authPath string, b browserRequest) resp {
 	hdr.Set("X-Forwarded-Proto", "http")
 	hdr.Set("X-Forwarded-Host", host)
 	hdr.Set("X-Forwarded-Uri", b.uri)
+	if secret := h.env["RP_FORWARD_AUTH_SECRET"]; secret != "" {
+		// The snippets' proof that the request is the proxy's own.
+		hdr.Set("X-RP-Forward-Auth-Secret", secret)
+	}
 	req, err := http.NewRequest(http.MethodGet, target, nil)
 	if err != nil {
 		h.t.Fatal(err)
@@ -422,7 +426,7 @@ func TestAuthIdentityHeadersCannotBeInjectedThroughClaims(t *testing.T) {
 }
 
 func TestAuthPassAccessToken(t *testing.T) {
-	h := newForwardAuth(t, withEnv("RP_PASS_ACCESS_TOKEN", "true"))
+	h := newForwardAuth(t, withEnv("RP_PASS_ACCESS_TOKEN", "true"), withForwardAuthSecret())
 	// Without email in the ID token rp asks UserInfo, with the access
 	// token: that is how the test learns it.
 	var mu sync.Mutex

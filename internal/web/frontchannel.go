@@ -11,7 +11,9 @@ import (
 // logout page, where browsers often send no cookie, so the sessions are
 // found by iss and sid in the index. Both are required and iss must be the
 // issuer: without them any site could frame the URL and sign its visitors
-// out. The page may be framed by the provider's origins only.
+// out. The page may be framed by the provider's origins only. Anyone who
+// knows a session's sid can still end it here (the spec has no proof of
+// origin), so RP_FRONTCHANNEL_LOGOUT=false takes the route away.
 func (s *Server) handleFrontchannelLogout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	h := w.Header()
@@ -41,6 +43,16 @@ func (s *Server) handleFrontchannelLogout(w http.ResponseWriter, r *http.Request
 	s.metrics.Logout("frontchannel", n)
 	s.log.Info("front-channel logout", "ended", n, "request_id", requestID(ctx))
 	s.render(w, r, http.StatusOK, "frontchannel", pageData{RequestID: requestID(ctx)})
+}
+
+// logFrontchannelSetting says at start that GET /frontchannel-logout is
+// off, so that an admin whose provider still sends front-channel logouts
+// sees why sessions outlive a logout at the provider.
+func (s *Server) logFrontchannelSetting() {
+	if !s.frontLogout {
+		s.log.Info("front-channel logout is off (RP_FRONTCHANNEL_LOGOUT=false): " + s.prefix +
+			"/frontchannel-logout answers 404; logouts at the provider reach rp by back-channel only")
+	}
 }
 
 // frameableCSP is rp's policy with frame-ancestors naming the provider's

@@ -13,7 +13,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.ownPaths = make(map[string]bool)
 	handle := func(method, path string, h http.Handler) {
-		mux.Handle(method+" "+s.prefix+path, h)
+		mux.Handle(strings.TrimSpace(method+" "+s.prefix+path), h)
 		s.ownPaths[s.prefix+path] = true
 	}
 	page := func(h http.HandlerFunc) http.Handler { return s.withSession(h) }
@@ -36,7 +36,13 @@ func (s *Server) Handler() http.Handler {
 	// Logouts started at the provider: no browser session of their own.
 	handle("POST", "/backchannel-logout", http.HandlerFunc(s.handleBackchannelLogout))
 	mux.HandleFunc(s.prefix+"/backchannel-logout", s.handleBackchannelMethod)
-	handle("GET", "/frontchannel-logout", http.HandlerFunc(s.handleFrontchannelLogout))
+	if s.frontLogout {
+		handle("GET", "/frontchannel-logout", http.HandlerFunc(s.handleFrontchannelLogout))
+	} else {
+		// Off (RP_FRONTCHANNEL_LOGOUT=false): not there, for any method,
+		// and still rp's path, not the app's.
+		handle("", "/frontchannel-logout", http.HandlerFunc(s.handleNotFound))
+	}
 
 	handle("GET", "/healthz", http.HandlerFunc(s.handleHealthz))
 	handle("GET", "/readyz", http.HandlerFunc(s.handleReadyz))

@@ -2,6 +2,7 @@
 package web
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -40,6 +41,11 @@ type Deps struct {
 	GroupsClaim     string        // default "groups"
 	ProviderTimeout time.Duration // bounds a refresh; default 10s
 
+	// ForwardAuthSecret is what the forward-auth proxy sends in
+	// X-RP-Forward-Auth-Secret to prove a request to /auth is its own;
+	// "" for none: /auth then never answers with the access token.
+	ForwardAuthSecret string
+
 	// Metrics records what rp does; nil records nothing. MetricsElsewhere
 	// leaves GET /metrics to another listener (RP_METRICS_ADDR).
 	Metrics          *metrics.Metrics
@@ -47,6 +53,10 @@ type Deps struct {
 
 	// Brand names the organisation on every page; the zero value shows rp.
 	Brand Brand
+
+	// Frontchannel serves GET /frontchannel-logout; off, the route answers
+	// rp's not-found page.
+	Frontchannel bool
 }
 
 // Server holds rp's handlers and what they share.
@@ -70,6 +80,8 @@ type Server struct {
 	rules       proxy.Rules
 	trusted     proxy.Trusted
 	passToken   bool
+	fwdSecret   *[sha256.Size]byte // of Deps.ForwardAuthSecret; nil: none
+	frontLogout bool               // GET /frontchannel-logout is served
 	groupsClaim string
 	refreshHold time.Duration
 	users       users
@@ -126,6 +138,11 @@ func New(d Deps) (*Server, error) {
 		metrics:     d.Metrics,
 		metricsHere: d.Metrics != nil && !d.MetricsElsewhere,
 		brand:       d.Brand,
+		frontLogout: d.Frontchannel,
+	}
+	if d.ForwardAuthSecret != "" {
+		sum := sha256.Sum256([]byte(d.ForwardAuthSecret))
+		s.fwdSecret = &sum
 	}
 	if s.brand.Name == "" {
 		s.brand.Name = "rp"
@@ -166,6 +183,8 @@ func New(d Deps) (*Server, error) {
 		return nil, err
 	}
 	s.pages = p
+	s.logFrontchannelSetting()
+	s.logForwardAuthSetting()
 	return s, nil
 }
 
