@@ -267,7 +267,7 @@ func TestShutdownTimeout(t *testing.T) {
 }
 
 func TestCookieSecrets(t *testing.T) {
-	long, other := strings.Repeat("a", 32), strings.Repeat("b", 40)
+	long, other := "hX3kQ9vLmP2wRt7YbN4cZ8sJfG6dA1eU", "Wq5Tz0Rk+yH3nVb8Lm/P2xC7aS9dF4gJ1uE6iO0o"
 	t.Run("derived from the client secret by default", func(t *testing.T) {
 		e := valid()
 		e["RP_CLIENT_SECRET"] = strings.Repeat("s", 32)
@@ -305,6 +305,14 @@ func TestCookieSecrets(t *testing.T) {
 		c, err := Load(nil, env(e), io.Discard)
 		if err != nil || len(c.CookieSecrets) != 2 {
 			t.Fatalf("%q %v", c.CookieSecrets, err)
+		}
+	})
+	t.Run("not random", func(t *testing.T) {
+		e := valid()
+		e["RP_COOKIE_SECRET"] = strings.Repeat("changeme", 5)
+		_, err := Load(nil, env(e), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "RP_COOKIE_SECRET: secret 1 of 1 does not look random") {
+			t.Fatalf("error = %v", err)
 		}
 	})
 	t.Run("too short", func(t *testing.T) {

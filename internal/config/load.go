@@ -70,6 +70,10 @@ var settings = []setting{
 				return fmt.Errorf("secret %d of %d is %d characters; each needs at least %d random ones (openssl rand -base64 32)",
 					i+1, len(c.CookieSecrets), len(s), minCookieSecretLen)
 			}
+			if guessable(s) {
+				return fmt.Errorf("secret %d of %d does not look random (few different characters, or a piece repeated); make one with: openssl rand -base64 32",
+					i+1, len(c.CookieSecrets))
+			}
 		}
 		return nil
 	}},

@@ -29,14 +29,21 @@ func checkForwardAuthSecret(s string) error {
 	if len(s) < MinForwardAuthSecret {
 		return fmt.Errorf("has %d characters, want at least %d random ones; make one with: openssl rand -base64 32", len(s), MinForwardAuthSecret)
 	}
+	if guessable(s) {
+		return errors.New("does not look random (few different characters, or a piece repeated); make one with: openssl rand -base64 32")
+	}
+	return nil
+}
+
+// guessable reports whether a secret is one of the usual stand-ins for a
+// random one: fewer than 8 different characters, or mostly a shorter
+// piece repeated.
+func guessable(s string) bool {
 	distinct := map[byte]bool{}
 	for i := 0; i < len(s); i++ {
 		distinct[s[i]] = true
 	}
-	if len(distinct) < 8 || repeats(s) {
-		return errors.New("does not look random (few different characters, or a piece repeated); make one with: openssl rand -base64 32")
-	}
-	return nil
+	return len(distinct) < 8 || repeats(s)
 }
 
 func secretChar(c byte) bool {

@@ -114,8 +114,8 @@ func TestCookieSecret(t *testing.T) {
 	}{
 		{"derived from a long client secret", nil, doctor.OK, "derived from the client secret"},
 		{"derived from a short client secret", map[string]string{"RP_CLIENT_SECRET": "short"}, doctor.Warn, "guess the client secret offline"},
-		{"RP_COOKIE_SECRET", map[string]string{"RP_CLIENT_SECRET": "short", "RP_COOKIE_SECRET": strings.Repeat("c", 32)}, doctor.OK, "sealed with RP_COOKIE_SECRET"},
-		{"rotating", map[string]string{"RP_COOKIE_SECRET": strings.Repeat("c", 32) + "," + strings.Repeat("d", 32)}, doctor.OK, "older secrets"},
+		{"RP_COOKIE_SECRET", map[string]string{"RP_CLIENT_SECRET": "short", "RP_COOKIE_SECRET": "hX3kQ9vLmP2wRt7YbN4cZ8sJfG6dA1eU"}, doctor.OK, "sealed with RP_COOKIE_SECRET"},
+		{"rotating", map[string]string{"RP_COOKIE_SECRET": "hX3kQ9vLmP2wRt7YbN4cZ8sJfG6dA1eU,Wq5Tz0Rk+yH3nVb8Lm/P2xC7aS9dF4gJ1uE6iO0o"}, doctor.OK, "older secrets"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			findings, _, out := run(t, configFor(t, op, c.env), doctor.Options{})

@@ -15,8 +15,8 @@ import (
 // (derived from the client secret, or RP_COOKIE_SECRET), and the state is
 // claimed in the shared store once.
 func TestSignInFinishesOnAnotherInstance(t *testing.T) {
-	oldSecret := strings.Repeat("o", 32)
-	newSecret := strings.Repeat("n", 32)
+	oldSecret := "hX3kQ9vLmP2wRt7YbN4cZ8sJfG6dA1eU"
+	newSecret := "Wq5Tz0Rk+yH3nVb8Lm/P2xC7aS9dF4gJ1uE6iO0o"
 	for _, tc := range []struct {
 		name       string
 		start, end map[string]string
