@@ -35,7 +35,10 @@ type Settings struct {
 	ClockSkew time.Duration // leeway for exp and iat; default 1m
 
 	// JWKSRefreshEvery and JWKSRefreshBurst bound how often the key set
-	// may be fetched again for an unknown kid; defaults 10s and 3.
+	// may be fetched again for a token no cached key verifies: for ID
+	// tokens and for logout tokens, each apart, JWKSRefreshBurst fetches
+	// at once, then one per JWKSRefreshEvery; and the same kid at most
+	// once per JWKSRefreshEvery. Defaults 10s and 3.
 	JWKSRefreshEvery time.Duration
 	JWKSRefreshBurst int
 
@@ -50,7 +53,6 @@ type Settings struct {
 type Client struct {
 	s    Settings
 	http *http.Client // every request to the provider but the JWKS
-	jwks *jwksTransport
 	log  *slog.Logger
 
 	mu      sync.RWMutex
@@ -92,7 +94,6 @@ func New(s Settings) *Client {
 	return &Client{
 		s:    s,
 		http: &http.Client{Transport: s.Transport, Timeout: s.Timeout, CheckRedirect: noRedirects},
-		jwks: newJWKSTransport(s.Transport, s.JWKSRefreshEvery, s.JWKSRefreshBurst),
 		log:  s.Logger,
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"slices"
 	"time"
@@ -46,7 +45,7 @@ type metadata struct {
 	provider   *gooidc.Provider
 	oauth2     oauth2.Config
 	verifier   *gooidc.IDTokenVerifier // ID and logout tokens
-	keys       *gooidc.RemoteKeySet    // the verifier's keys: logout tokens are verified with them first
+	keys       *keySet                 // the verifier's keys: logout tokens are verified with them first
 	endSession string
 	issParam   bool
 	offline    bool // the authorization request asks for offline_access
@@ -72,10 +71,10 @@ func (c *Client) discover(ctx context.Context) (*metadata, error) {
 		return nil, err
 	}
 
-	// The key set gets its own client, so that unknown kids cannot make
-	// rp hammer the provider's jwks_uri.
-	jwksClient := &http.Client{Transport: c.jwks, Timeout: c.s.Timeout, CheckRedirect: noRedirects}
-	keys := gooidc.NewRemoteKeySet(gooidc.ClientContext(context.Background(), jwksClient), doc.JWKSURI)
+	// rp's own key set, not go-oidc's remote one: that one fetches again
+	// on every unknown kid and every bad signature, whatever the cause,
+	// so forged tokens could starve real ones (see keySet).
+	keys := newKeySet(doc.JWKSURI, c.s.SigningAlg, c.http, c.s.Now, c.s.JWKSRefreshEvery, c.s.JWKSRefreshBurst, c.log)
 	verifier := gooidc.NewVerifier(c.s.Issuer, verifiedKeySet{keys: keys}, &gooidc.Config{
 		ClientID:             c.s.ClientID,
 		SupportedSigningAlgs: []string{c.s.SigningAlg},

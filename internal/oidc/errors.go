@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 )
 
 // Errors callers branch on with errors.Is. Every error this package returns
@@ -22,7 +23,38 @@ var (
 	// ErrRejected means a response failed a protocol or security check, or
 	// the provider refused the request (for example invalid_grant).
 	ErrRejected = errors.New("oidc: rejected")
+	// ErrKeysThrottled means a token names a key rp does not hold, and
+	// the provider's key set may not be fetched again yet. Errors wrapping
+	// it are *KeysError and also wrap ErrUnavailable.
+	ErrKeysThrottled = errors.New("oidc: the provider's signing keys may not be fetched again yet")
 )
+
+// KeysError means a token could not be verified for want of the
+// provider's current keys: fetching them failed, or was not allowed yet
+// (then it wraps ErrKeysThrottled). It always wraps ErrUnavailable: the
+// token may well be genuine, and the same token can succeed after
+// RetryAfter.
+type KeysError struct {
+	RetryAfter time.Duration // at least a second
+	throttled  bool
+	err        error
+}
+
+func (e *KeysError) Error() string {
+	what := "fetching the provider's signing keys failed"
+	if e.throttled {
+		what = "the provider's signing keys may not be fetched again yet"
+	}
+	return fmt.Sprintf("oidc: %s (retry in %s): %s", what, e.RetryAfter, brief(e.err))
+}
+
+func (e *KeysError) Unwrap() []error {
+	errs := []error{ErrUnavailable, e.err}
+	if e.throttled {
+		errs = append(errs, ErrKeysThrottled)
+	}
+	return errs
+}
 
 func rejected(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrRejected, fmt.Sprintf(format, args...))

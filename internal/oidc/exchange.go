@@ -51,11 +51,11 @@ func (c *Client) Exchange(ctx context.Context, code string, a AuthRequest) (*Ide
 		return nil, rejected("token response has no id_token")
 	}
 
-	start := time.Now()
-	idt, err := m.verifier.Verify(ctx, rawID)
+	call := &keyCall{use: forIDTokens}
+	idt, err := m.verifier.Verify(withKeyCall(ctx, call), rawID)
 	if err != nil {
-		if c.jwks.failedSince(start) {
-			return nil, fmt.Errorf("%w: fetching the provider's signing keys: %s", ErrUnavailable, brief(err))
+		if call.err != nil {
+			return nil, fmt.Errorf("oidc: ID token: %w", call.err)
 		}
 		return nil, fmt.Errorf("%w: ID token: %s", ErrRejected, brief(err))
 	}

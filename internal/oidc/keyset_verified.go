@@ -9,7 +9,7 @@ import (
 // verifiedKeySet is the verifier's key set. A token whose signature rp has
 // just verified with the same keys is not verified a second time when
 // go-oidc's VerifyLogout checks its claims: the context carries the token
-// and its verified payload. Any other token is verified by the remote set.
+// and its verified payload. Any other token is verified by rp's key set.
 type verifiedKeySet struct{ keys gooidc.KeySet }
 
 type verifiedKey struct{}

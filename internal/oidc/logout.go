@@ -58,8 +58,10 @@ func refuse(reason, format string, args ...any) error {
 
 // VerifyLogoutToken verifies a back-channel logout token: a compact JWS
 // signed with the one registered algorithm by a key of the provider,
-// verified once with go-oidc's key set (an unknown kid refreshes the keys
-// through the same throttle as ID tokens). rp then checks the verified
+// verified once with the verifier's key set (a refresh of the keys for an
+// unknown kid is charged to logout tokens' allowance, never to ID
+// tokens'; when it is refused or fails, the error is a *KeysError, which
+// is ErrUnavailable: the provider should retry). rp then checks the verified
 // claims, all that go-oidc's VerifyLogout checks and what it leaves to its
 // caller and the spec's errata ask; for a token with exp, VerifyLogout
 // runs its own checks too. The checks:
@@ -97,10 +99,11 @@ func (c *Client) VerifyLogoutToken(ctx context.Context, raw string) (*LogoutToke
 			return nil, refuse("the typ header is neither logout+jwt nor JWT", "typ %q", s)
 		}
 	}
-	start := time.Now()
+	call := &keyCall{use: forLogoutTokens}
+	ctx = withKeyCall(ctx, call)
 	payload, err := m.keys.VerifySignature(ctx, raw)
 	if err != nil {
-		return nil, c.keyOrClaimError(start, err)
+		return nil, keyOrClaimError(call, err)
 	}
 	lt, hasExp, err := c.checkLogoutClaims(payload)
 	if err != nil {
@@ -112,19 +115,18 @@ func (c *Client) VerifyLogoutToken(ctx context.Context, raw string) (*LogoutToke
 		// which the spec did not until its errata: tokens without exp pass
 		// rp's checks alone.
 		if _, err := m.verifier.VerifyLogout(withVerified(ctx, raw, payload), raw); err != nil {
-			return nil, c.keyOrClaimError(start, err)
+			return nil, keyOrClaimError(call, err)
 		}
 	}
 	return lt, nil
 }
 
-// keyOrClaimError tells a provider whose keys could not be fetched apart
-// from a token that failed verification. A refresh refused by the
-// throttle is a failed verification (400): go-oidc refetches on every bad
-// signature, and a run of bad tokens must keep getting 400.
-func (c *Client) keyOrClaimError(start time.Time, err error) error {
-	if c.jwks.failedSince(start) {
-		return fmt.Errorf("%w: fetching the provider's signing keys: %s", ErrUnavailable, brief(err))
+// keyOrClaimError tells a token that could not be verified for want of
+// the provider's current keys (they could not be fetched, or not yet: a
+// retry can succeed) apart from a token that failed verification.
+func keyOrClaimError(call *keyCall, err error) error {
+	if call.err != nil {
+		return fmt.Errorf("oidc: logout token: %w", call.err)
 	}
 	var expired *gooidc.TokenExpiredError
 	if errors.As(err, &expired) {

@@ -85,11 +85,11 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string, prev json.Raw
 	if err := json.Unmarshal(prev, &before); err != nil {
 		return nil, fmt.Errorf("oidc: the session's claims: %w", err)
 	}
-	start := time.Now()
-	idt, err := m.verifier.Verify(ctx, rawID)
+	call := &keyCall{use: forIDTokens}
+	idt, err := m.verifier.Verify(withKeyCall(ctx, call), rawID)
 	if err != nil {
-		if c.jwks.failedSince(start) {
-			return nil, fmt.Errorf("%w: fetching the provider's signing keys: %s", ErrUnavailable, brief(err))
+		if call.err != nil {
+			return nil, fmt.Errorf("oidc: refreshed ID token: %w", call.err)
 		}
 		return nil, refused("refreshed ID token: %s", brief(err))
 	}

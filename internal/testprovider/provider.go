@@ -188,8 +188,15 @@ func (p *Provider) Set(f func(k *Knobs)) {
 }
 
 // Rotate makes a new signing key; the old one stays published when keep.
-func (p *Provider) Rotate(tb testing.TB, keep bool) {
+func (p *Provider) Rotate(tb testing.TB, keep bool) { p.RotateTo(tb, "", keep) }
+
+// RotateTo is Rotate with the new key's kid chosen (random when empty), as
+// a provider whose kids can be guessed would name it.
+func (p *Provider) RotateTo(tb testing.TB, kid string, keep bool) {
 	k := newKey(tb)
+	if kid != "" {
+		k.kid = kid
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if keep {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/rp-project/rp/internal/oidc"
 )
@@ -19,7 +21,9 @@ const maxLogoutBody = 64 << 10
 // is the authentication. It answers exactly 200 on success (not 204, which
 // conformance suites refuse) and 400 with an OAuth error body for a bad
 // request or token; a store or key outage is 503, so that the provider's
-// logs tell it from a refused token.
+// logs tell it from a refused token. A token naming a key rp may not fetch
+// yet (forged tokens may have spent the refreshes) is 503 with
+// Retry-After: it may be genuine, and 400 would be final.
 func (s *Server) handleBackchannelLogout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxLogoutBody)
@@ -40,6 +44,10 @@ func (s *Server) handleBackchannelLogout(w http.ResponseWriter, r *http.Request)
 			s.metrics.Rejected("logout_token", te.Reason)
 			s.logoutError(w, r, http.StatusBadRequest, "invalid_request", "invalid logout token: "+te.Reason, err)
 		} else { // the provider's metadata or keys are not available
+			var ke *oidc.KeysError
+			if errors.As(err, &ke) {
+				w.Header().Set("Retry-After", strconv.Itoa(int(ke.RetryAfter.Round(time.Second)/time.Second)))
+			}
 			s.logoutError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "the provider's signing keys cannot be loaded right now", err)
 		}
 		return
@@ -86,10 +94,14 @@ func (s *Server) logoutError(w http.ResponseWriter, r *http.Request, status int,
 	if cause != nil {
 		attrs = append(attrs, "err", cause)
 	}
-	if status >= 500 {
-		s.log.Error("back-channel logout failed", attrs...)
-	} else {
+	switch {
+	case status < 500:
 		s.log.Warn("back-channel logout refused", attrs...)
+	case errors.Is(cause, oidc.ErrKeysThrottled):
+		// Most likely forged tokens with made-up kids, not an outage.
+		s.log.Warn("back-channel logout deferred", attrs...)
+	default:
+		s.log.Error("back-channel logout failed", attrs...)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,7 +29,8 @@ type harness struct {
 	base   string
 	client *http.Client
 	env    map[string]string
-	logs   io.Writer // also gets rp's log lines, when set
+	logs   io.Writer        // also gets rp's log lines, when set
+	now    func() time.Time // rp's clock, when set
 }
 
 type option func(h *harness)
@@ -37,6 +39,29 @@ func withEnv(k, v string) option { return func(h *harness) { h.env[k] = v } }
 
 // withLogs copies rp's log (debug level) to w.
 func withLogs(w io.Writer) option { return func(h *harness) { h.logs = w } }
+
+// testClock is a clock that moves only when told to.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newTestClock() *testClock { return &testClock{now: time.Now()} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// withClock gives rp the clock c instead of the real one.
+func withClock(c *testClock) option { return func(h *harness) { h.now = c.Now } }
 
 func withoutDiscovery() option { return func(h *harness) { h.env["_no_wait"] = "1" } }
 
@@ -79,7 +104,7 @@ func newHarnessFor(t *testing.T, op *testprovider.Provider, opts ...option) *har
 	if h.logs != nil {
 		logger = slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, h.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	a, err := app.New(context.Background(), cfg, app.Options{Logger: logger})
+	a, err := app.New(context.Background(), cfg, app.Options{Logger: logger, Now: h.now})
 	if err != nil {
 		t.Fatalf("app: %v", err)
 	}

@@ -154,6 +154,9 @@ func classify(err error) (int, problem) {
 	case errors.Is(err, oidc.ErrTimeout):
 		return http.StatusGatewayTimeout, problem{Title: "The sign-in service is too slow",
 			Message: "Your organisation's sign-in service did not answer in time. Try again in a minute.", Retry: "/login"}
+	case errors.Is(err, oidc.ErrKeysThrottled):
+		return http.StatusBadGateway, problem{Title: "Sign-in could not be completed yet",
+			Message: "The answer from your organisation's sign-in service could not be checked just now, so you are not signed in. Try again in a few seconds.", Retry: "/login"}
 	case errors.Is(err, oidc.ErrUnavailable):
 		return http.StatusBadGateway, problem{Title: "The sign-in service is not answering",
 			Message: "Your organisation's sign-in service is not answering, so you could not be signed in. Try again in a minute.", Retry: "/login"}
