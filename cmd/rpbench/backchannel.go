@@ -6,17 +6,14 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/rp-project/rp/internal/app"
-	"github.com/rp-project/rp/internal/config"
 	"github.com/rp-project/rp/internal/session"
 	"github.com/rp-project/rp/internal/testprovider"
 )
@@ -410,51 +407,13 @@ func (bt *bcTarget) stopRP() {
 	}
 }
 
-// startInProcess runs rp on the memory store in this process, on a
-// loopback listener, its log in the log directory.
+// startInProcess runs rp on the memory store in this process.
 func (bt *bcTarget) startInProcess() error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	a, base, stop, err := startRPInProcess(bt.h, bt.op, "rp-backchannel-memory")
 	if err != nil {
 		return err
 	}
-	base := "http://" + ln.Addr().String()
-	env := map[string]string{"RP_ISSUER": bt.op.Issuer, "RP_CLIENT_ID": bt.op.ClientID, "RP_CLIENT_SECRET": bt.op.ClientSecret,
-		"RP_BASE_URL": base, "RP_SESSION_STORE": "memory"}
-	for _, kv := range bt.h.Opts.RPEnv {
-		k, v, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "RP_") {
-			env[k] = v
-		}
-	}
-	cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("rp's settings: %w", err)
-	}
-	logf, err := os.Create(filepath.Join(bt.h.LogDir, "rp-backchannel-memory.log"))
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	a, err := app.New(bt.h.Ctx, cfg, app.Options{Logger: app.NewLogger(cfg, logf)})
-	if err == nil {
-		if err = a.OIDC.Discover(bt.h.Ctx); err != nil {
-			a.Close()
-		}
-	}
-	if err != nil {
-		ln.Close()
-		logf.Close()
-		return fmt.Errorf("starting rp in process: %w", err)
-	}
-	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	bt.inApp, bt.url = a, base
-	bt.stop = func() {
-		_ = srv.Close()
-		_ = a.Close()
-		logf.Close()
-	}
+	bt.inApp, bt.url, bt.stop = a, base, stop
 	return nil
 }
 

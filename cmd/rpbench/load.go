@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -58,21 +59,41 @@ type LoadOptions struct {
 	// Phase, when set, is called with true when the measured window starts
 	// and with false when it ends (to sample the server's CPU time).
 	Phase func(measuring bool)
+	// Requests, when positive, ends the run after that many requests
+	// (answered or failed), every one of them measured: Warmup must be 0
+	// and Phase nil, and Duration only bounds the run.
+	Requests int64
+	// Accept, when set, decides from its status alone whether an answer
+	// is a success (e.g. a 303 to the provider), instead of "200 with the
+	// expected body".
+	Accept func(status int) bool
+	// Next, when set, gives the bytes of the nth request (0, 1, ...),
+	// instead of the same request repeated: requests that must differ,
+	// such as forged states that are each new to the server. It is called
+	// from every connection's goroutine at once.
+	Next func(n int64) []byte
 }
 
 // LoadResult is one measured window.
 type LoadResult struct {
 	OK         int64         // 200 answers with the expected body, completed inside the window
 	Errors     int64         // other answers, and failed requests, inside the window
-	Window     time.Duration // the measured window
+	Window     time.Duration // the measured window (with Requests: from the start to the last answer)
 	P50, P99   time.Duration
 	Max        time.Duration
 	Reconnects int64    // connections the server closed after a complete answer
 	Samples    []string // the first few errors, described
+	// Statuses counts the answers inside the window by status.
+	Statuses map[int]int64
 }
 
 // RPS is successful requests per second.
-func (r LoadResult) RPS() float64 { return float64(r.OK) / r.Window.Seconds() }
+func (r LoadResult) RPS() float64 {
+	if r.Window <= 0 {
+		return 0
+	}
+	return float64(r.OK) / r.Window.Seconds()
+}
 
 // Load runs req against the server for o.Warmup then o.Duration, and
 // measures the second part. Only 200 answers whose body is exactly want
@@ -81,7 +102,11 @@ func Load(ctx context.Context, req Request, want []byte, o LoadOptions) (LoadRes
 	if o.Connections < 1 {
 		return LoadResult{}, errors.New("need at least one connection")
 	}
+	if o.Requests > 0 && (o.Warmup != 0 || o.Phase != nil) {
+		return LoadResult{}, errors.New("a run of a number of requests has no warm-up and no phases")
+	}
 	raw := req.Bytes()
+	var sent atomic.Int64 // requests begun, with Requests or Next
 	begin := time.Now()
 	start := begin.Add(o.Warmup)
 	end := start.Add(o.Duration)
@@ -113,6 +138,8 @@ func Load(ctx context.Context, req Request, want []byte, o LoadOptions) (LoadRes
 		ok, errs, reconnects int64
 		lat                  []time.Duration
 		samples              []string
+		statuses             [1000]int64 // the parser reads three digits
+		last                 time.Time   // the last answer's end
 	}
 	tallies := make([]tally, o.Connections)
 	var wg sync.WaitGroup
@@ -147,12 +174,23 @@ func Load(ctx context.Context, req Request, want []byte, o LoadOptions) (LoadRes
 						continue
 					}
 				}
+				msg := raw
+				if o.Requests > 0 || o.Next != nil {
+					n := sent.Add(1) - 1
+					if o.Requests > 0 && n >= o.Requests {
+						return
+					}
+					if o.Next != nil {
+						msg = o.Next(n)
+					}
+				}
 				t0 := time.Now()
 				if !t0.Before(end) {
 					return
 				}
-				a, err := c.do(raw, want, o.Contains, false)
+				a, err := c.do(msg, want, o.Contains, false)
 				t1 := time.Now()
+				t.last = t1
 				inWindow := !t0.Before(start) && !t1.After(end)
 				if err != nil {
 					c.Close()
@@ -164,8 +202,11 @@ func Load(ctx context.Context, req Request, want []byte, o LoadOptions) (LoadRes
 				}
 				if inWindow {
 					t.lat = append(t.lat, t1.Sub(t0))
+					t.statuses[a.Status]++
 					switch {
-					case a.Status != 200:
+					case o.Accept != nil && o.Accept(a.Status):
+						t.ok++
+					case o.Accept != nil || a.Status != 200:
 						fail(fmt.Sprintf("status %d", a.Status))
 					case !a.BodyOK:
 						fail("200 with another body than the expected one")
@@ -183,13 +224,22 @@ func Load(ctx context.Context, req Request, want []byte, o LoadOptions) (LoadRes
 	}
 	wg.Wait()
 
-	res := LoadResult{Window: o.Duration}
+	res := LoadResult{Window: o.Duration, Statuses: map[int]int64{}}
 	var lat []time.Duration
+	var last time.Time
 	for _, t := range tallies {
 		res.OK += t.ok
 		res.Errors += t.errs
 		res.Reconnects += t.reconnects
 		lat = append(lat, t.lat...)
+		for status, n := range t.statuses {
+			if n > 0 {
+				res.Statuses[status] += n
+			}
+		}
+		if t.last.After(last) {
+			last = t.last
+		}
 		for _, s := range t.samples {
 			if len(res.Samples) < 5 && !slices.Contains(res.Samples, s) {
 				res.Samples = append(res.Samples, s)
@@ -198,6 +248,9 @@ func Load(ctx context.Context, req Request, want []byte, o LoadOptions) (LoadRes
 	}
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return res, err
+	}
+	if o.Requests > 0 && last.After(begin) {
+		res.Window = last.Sub(begin) // until the last answer
 	}
 	slices.Sort(lat)
 	res.P50, res.P99 = percentile(lat, 50), percentile(lat, 99)
@@ -269,7 +322,7 @@ func (c *clientConn) do(raw, want []byte, contains, keep bool) (Answer, error) {
 		return a, errMalformed
 	}
 	a.Status, err = strconv.Atoi(string(line[9:12]))
-	if err != nil {
+	if err != nil || a.Status < 100 {
 		return a, errMalformed
 	}
 	http10 := line[7] == '0'

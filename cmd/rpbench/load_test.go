@@ -114,6 +114,40 @@ func TestLoadCountsOnlyTheExpectedAnswer(t *testing.T) {
 	}
 }
 
+func TestLoadOfANumberOfRequests(t *testing.T) {
+	srv := testServer(t)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	o := LoadOptions{Connections: 4, Duration: time.Minute, Requests: 57, Accept: func(s int) bool { return s == 404 }}
+	res, err := Load(context.Background(), Request{Host: host, Path: "/nope"}, nil, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK != 57 || res.Errors != 0 || res.Statuses[404] != 57 || len(res.Statuses) != 1 || res.Window <= 0 || res.Window >= time.Minute {
+		t.Errorf("57 requests answered 404: %+v", res)
+	}
+	// Each request its own: every other one is refused.
+	var paths [2]int
+	o.Accept = func(s int) bool { return s == 200 }
+	o.Next = func(n int64) []byte {
+		paths[n%2]++ // Next is called on the connections' goroutines: only read after Load
+		if n%2 == 0 {
+			return Request{Host: host, Path: "/fixed"}.Bytes()
+		}
+		return Request{Host: host, Path: "/nope"}.Bytes()
+	}
+	o.Connections = 1
+	res, err = Load(context.Background(), Request{Host: host}, nil, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK != 29 || res.Errors != 28 || res.Statuses[200] != 29 || res.Statuses[404] != 28 || res.Samples[0] != "status 404" || paths != [2]int{29, 28} {
+		t.Errorf("alternating requests: %+v, paths %v", res, paths)
+	}
+	if _, err := Load(context.Background(), Request{Host: host}, nil, LoadOptions{Connections: 1, Requests: 1, Warmup: time.Second, Duration: time.Second}); err == nil {
+		t.Error("a number of requests with a warm-up: no error")
+	}
+}
+
 func TestPercentile(t *testing.T) {
 	var s []time.Duration
 	for i := 1; i <= 200; i++ {

@@ -6,11 +6,12 @@
 // run, or as rp's own CPU time, latency or memory, which carry over to
 // other machines better than absolute numbers.
 //
-//	go run ./cmd/rpbench                                   # every scenario (about 11 minutes on 2 cores)
+//	go run ./cmd/rpbench                                   # every scenario (about 13 minutes on 2 cores)
 //	go run ./cmd/rpbench -scenario pages,signin            # some scenarios
 //	go run ./cmd/rpbench -scenario proxy -count 5          # five rounds: medians and ranges
 //	go run ./cmd/rpbench -scenario proxy -targets direct,bare,memory -duration 3s
 //	go run ./cmd/rpbench -scenario backchannel -sessions 1000,100000 -logouts 200
+//	go run ./cmd/rpbench -scenario anonymous -targets redis  # does anonymous load grow the store?
 //	go run ./cmd/rpbench -scenario proxy -targets memory -profile /tmp/prof   # perf record -g of rp
 //	go run ./cmd/rpbench -list                             # scenarios and their targets
 //
@@ -26,6 +27,9 @@
 //	memory       resident memory per session in the memory store
 //	backchannel  back-channel logout latency with 10^3, 10^5 and 10^6
 //	             sessions stored (-sessions), on each store
+//	anonymous    what 10^5 anonymous GET /login (-anonymous-logins) and
+//	             forged GET /callback add to each store: keys or rows and
+//	             bytes, measured from outside rp; the goal is nothing
 //
 // Every goal of the issue is printed at the end as met, not met or n/a. The
 // exit status is 1 when a scenario or a target failed to run (a store server
@@ -72,29 +76,31 @@ import (
 
 // Options are rpbench's flags.
 type Options struct {
-	Scenarios   []string // in the order of scenarios()
-	Targets     []string // empty: all
-	Duration    time.Duration
-	Warmup      time.Duration
-	Connections int
-	Count       int
-	Out         string // one scenario's report file (-out)
-	OutSet      bool
-	OutDir      string // where the reports go ("" for none)
-	KeepLogs    bool
-	WaitIdle    time.Duration
-	ProfileDir  string
-	Retries     int
-	RPEnv       []string // extra environment for rp (experiments)
-	RPBin       string
-	OAuth2Proxy string
-	RedisURL    string
-	PostgresURL string
-	SigninConns int    // concurrent sign-ins
-	Sessions    []int  // the back-channel scenario's store sizes
-	Logouts     int    // back-channel logouts measured per store and size
-	MemSessions int    // sessions stored by the memory scenario
-	Note        string // shown at the top of every report and on the chart
+	Scenarios     []string // in the order of scenarios()
+	Targets       []string // empty: all
+	Duration      time.Duration
+	Warmup        time.Duration
+	Connections   int
+	Count         int
+	Out           string // one scenario's report file (-out)
+	OutSet        bool
+	OutDir        string // where the reports go ("" for none)
+	KeepLogs      bool
+	WaitIdle      time.Duration
+	ProfileDir    string
+	Retries       int
+	RPEnv         []string // extra environment for rp (experiments)
+	RPBin         string
+	OAuth2Proxy   string
+	RedisURL      string
+	PostgresURL   string
+	SigninConns   int    // concurrent sign-ins
+	Sessions      []int  // the back-channel scenario's store sizes
+	Logouts       int    // back-channel logouts measured per store and size
+	MemSessions   int    // sessions stored by the memory scenario
+	AnonLogins    int    // anonymous GET /login of the anonymous scenario
+	AnonCallbacks int    // forged GET /callback in each callback step of the anonymous scenario
+	Note          string // shown at the top of every report and on the chart
 }
 
 // defaultOptions are the flags' defaults.
@@ -105,6 +111,7 @@ func defaultOptions() Options {
 		RedisURL:    "redis://127.0.0.1:6379/9",
 		PostgresURL: "postgres://postgres@127.0.0.1:5432/rpbench?sslmode=disable",
 		SigninConns: 8, Sessions: []int{1_000, 100_000, 1_000_000}, Logouts: 1000, MemSessions: 100_000,
+		AnonLogins: 100_000, AnonCallbacks: 10_000,
 	}
 }
 
@@ -156,6 +163,8 @@ func parseOptions(args []string, stderr io.Writer) (o Options, list bool, err er
 	fs.StringVar(&sessions, "sessions", joinInts(d.Sessions), "comma separated numbers of stored sessions (backchannel)")
 	fs.IntVar(&o.Logouts, "logouts", d.Logouts, "back-channel logouts measured per store and number of sessions (backchannel)")
 	fs.IntVar(&o.MemSessions, "memory-sessions", d.MemSessions, "sessions stored in the memory store to measure memory per session (memory)")
+	fs.IntVar(&o.AnonLogins, "anonymous-logins", d.AnonLogins, "anonymous GET /login sent per store (anonymous)")
+	fs.IntVar(&o.AnonCallbacks, "anonymous-callbacks", d.AnonCallbacks, "forged GET /callback sent per store in each of the two callback steps (anonymous)")
 	fs.StringVar(&o.Note, "note", "", "a note shown at the top of every report and on the chart, e.g. \"provisional: measured on a busy machine\"")
 	fs.BoolVar(&list, "list", false, "list the scenarios and their targets")
 	if err := fs.Parse(args); err != nil {
@@ -220,8 +229,8 @@ func parseOptions(args []string, stderr io.Writer) (o Options, list bool, err er
 		o.Sessions = slices.Compact(o.Sessions)
 	}
 	if o.Duration <= 0 || o.Warmup < 0 || o.Connections < 1 || o.Count < 1 || o.Retries < 0 ||
-		o.SigninConns < 1 || o.Logouts < 1 || o.MemSessions < 1 {
-		return fail("-duration must be positive, -warmup and -retries not negative, -c, -count, -signin-c, -logouts and -memory-sessions at least 1")
+		o.SigninConns < 1 || o.Logouts < 1 || o.MemSessions < 1 || o.AnonLogins < 1 || o.AnonCallbacks < 1 {
+		return fail("-duration must be positive, -warmup and -retries not negative, -c, -count, -signin-c, -logouts, -memory-sessions, -anonymous-logins and -anonymous-callbacks at least 1")
 	}
 	if o.OutSet && o.Out != "" && len(selected) != 1 {
 		return fail("-out names one report file: select one scenario with -scenario, or use -out-dir")
@@ -353,5 +362,5 @@ func scenarioNames(ss []*Scenario) string {
 
 // scenarios are all of rpbench's scenarios, in the order they run.
 func scenarios() []*Scenario {
-	return []*Scenario{proxyScenario(), pagesScenario(), signinScenario(), memoryScenario(), backchannelScenario()}
+	return []*Scenario{proxyScenario(), pagesScenario(), signinScenario(), memoryScenario(), backchannelScenario(), anonymousScenario()}
 }

@@ -198,9 +198,15 @@ func settle() (heap uint64, rss int64) {
 	return ms.HeapAlloc, residentBytes()
 }
 
-// residentBytes is VmRSS from /proc/self/status, 0 where there is none.
-func residentBytes() int64 {
-	f, err := os.Open("/proc/self/status")
+// residentBytes is this process's VmRSS, 0 where there is none.
+func residentBytes() int64 { return statusRSS("/proc/self/status") }
+
+// processResident is process pid's VmRSS, 0 where there is none.
+func processResident(pid int) int64 { return statusRSS(fmt.Sprintf("/proc/%d/status", pid)) }
+
+// statusRSS is VmRSS from a /proc/PID/status file.
+func statusRSS(path string) int64 {
+	f, err := os.Open(path)
 	if err != nil {
 		return 0
 	}

@@ -352,6 +352,7 @@ func reproduceCommand(o Options, scenario string) string {
 		"signin":      {"duration", "warmup", "signin-c"},
 		"memory":      {"memory-sessions"},
 		"backchannel": {"sessions", "logouts"},
+		"anonymous":   {"c", "anonymous-logins", "anonymous-callbacks"},
 	}
 	add := func(differs bool, flag string, v any) {
 		if differs && (scenario == "" || slices.Contains(uses[scenario], flag)) {
@@ -366,6 +367,8 @@ func reproduceCommand(o Options, scenario string) string {
 	add(!slices.Equal(o.Sessions, d.Sessions), "sessions", joinInts(o.Sessions))
 	add(o.Logouts != d.Logouts, "logouts", o.Logouts)
 	add(o.MemSessions != d.MemSessions, "memory-sessions", o.MemSessions)
+	add(o.AnonLogins != d.AnonLogins, "anonymous-logins", o.AnonLogins)
+	add(o.AnonCallbacks != d.AnonCallbacks, "anonymous-callbacks", o.AnonCallbacks)
 	for _, e := range o.RPEnv {
 		args = append(args, "-rp-env "+e)
 	}

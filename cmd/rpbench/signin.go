@@ -283,6 +283,14 @@ func newSigner(base string) *signer {
 
 // signIn runs one whole sign-in and returns the session's Cookie header.
 func (s *signer) signIn(ctx context.Context) (string, error) {
+	cookie, _, err := s.signInAt(ctx, "/login")
+	return cookie, err
+}
+
+// signInAt runs one whole sign-in from loginPath (e.g.
+// "/login?return_to=..."), and returns the session's Cookie header and
+// where /callback sent the browser.
+func (s *signer) signInAt(ctx context.Context, loginPath string) (cookie, landing string, err error) {
 	jar, _ := cookiejar.New(nil)
 	get := func(raw string, want int) (*http.Response, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
@@ -306,21 +314,22 @@ func (s *signer) signIn(ctx context.Context) (string, error) {
 		}
 		return r, nil
 	}
-	r, err := get(s.base+"/login", http.StatusSeeOther)
+	r, err := get(s.base+loginPath, http.StatusSeeOther)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	r, err = get(r.Header.Get("Location"), http.StatusFound) // the provider approves
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	cb := r.Header.Get("Location")
 	if !strings.HasPrefix(cb, s.base+"/callback?") {
-		return "", fmt.Errorf("the provider sent the browser to %q, not rp's callback", cb)
+		return "", "", fmt.Errorf("the provider sent the browser to %q, not rp's callback", cb)
 	}
-	if _, err = get(cb, http.StatusSeeOther); err != nil {
-		return "", err
+	if r, err = get(cb, http.StatusSeeOther); err != nil {
+		return "", "", err
 	}
+	landing = r.Header.Get("Location")
 	u, _ := url.Parse(s.base + "/")
 	var parts []string
 	signedIn := false
@@ -329,9 +338,9 @@ func (s *signer) signIn(ctx context.Context) (string, error) {
 		signedIn = signedIn || c.Name == "rp_session"
 	}
 	if !signedIn {
-		return "", fmt.Errorf("/callback answered 303 without a session cookie")
+		return "", "", fmt.Errorf("/callback answered 303 without a session cookie")
 	}
-	return strings.Join(parts, "; "), nil
+	return strings.Join(parts, "; "), landing, nil
 }
 
 func signinTable(results []signinResult) string {

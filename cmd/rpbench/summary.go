@@ -177,7 +177,9 @@ func (r chartRow) GoalY2() int { return r.BarY + 23 }
 // value and a dark line the goal. The goals have different units, so each
 // row has its own scale, from 0 to twice the goal: the goal line is at the
 // same place on every row, a longer bar is more (better for a ≥ goal,
-// worse for a < goal), and a value past twice the goal fills the row.
+// worse for a < goal), and a value past twice the goal fills the row. A
+// goal of nothing (none added) has its line at 0, and anything above it
+// fills the row.
 func chart(judged []Judged) (rows []chartRow, height int) {
 	const barMax = 440.0
 	y := 56
@@ -185,11 +187,20 @@ func chart(judged []Judged) (rows []chartRow, height int) {
 		r := chartRow{Y: y, LabelY: y + 14, BarY: y + 22, TextY: y + 37,
 			Label: j.Scenario + ": " + j.What, Value: j.Measured, Goal: "goal " + j.Goal}
 		full := 2 * j.Limit
-		if !j.Judged() || full <= 0 || math.IsNaN(j.Value) || math.IsInf(j.Value, 0) {
+		nothing := j.Limit == 0 && !j.Higher // a goal of nothing, e.g. no key added
+		if !j.Judged() || (full <= 0 && !nothing) || math.IsNaN(j.Value) || math.IsInf(j.Value, 0) {
 			r.Color, r.StatusText, r.GoalX = "#8c959f", "not measured", 20+barMax/2
 		} else {
-			r.BarWidth = math.Max(1, barMax*math.Min(j.Value, full)/full)
 			r.GoalX = 20 + barMax/2
+			if nothing {
+				// The goal line at 0: anything above it fills the row.
+				r.GoalX, r.BarWidth = 20, 1
+				if j.Value > 0 {
+					r.BarWidth = barMax
+				}
+			} else {
+				r.BarWidth = math.Max(1, barMax*math.Min(j.Value, full)/full)
+			}
 			r.Color, r.StatusText = "#1a7f37", "met"
 			if !j.Met() {
 				r.Color, r.StatusText = "#cf222e", j.Status
@@ -232,7 +243,7 @@ func goalsSVG(judged []Judged, title, note string) ([]byte, error) {
 	// The header: the machine and how to read the chart, then the note;
 	// the rows below start 10 px lower per line past the first.
 	var head []line
-	for _, l := range wrap(title+". Bars: measured; black line: the goal, each row scaled from 0 to twice its goal.", 120) {
+	for _, l := range wrap(title+". Bars: measured; black line: the goal, each row scaled from 0 to twice its goal (a goal of 0: the line at the left, anything more fills the row).", 120) {
 		head = append(head, line{Text: l, Fill: "#57606a"})
 	}
 	if note != "" {

@@ -43,6 +43,24 @@ func TestJudge(t *testing.T) {
 	}
 }
 
+func TestChartGoalOfNothing(t *testing.T) {
+	none := judge(Judged{Scenario: "anonymous", What: "keys added", Goal: "0 keys", Value: 0, Limit: 0}, false)
+	some := judge(Judged{Scenario: "anonymous", What: "keys added", Goal: "0 keys", Value: 3, Limit: 0}, false)
+	if !none.Met() || some.Met() {
+		t.Fatalf("statuses %q %q", none.Status, some.Status)
+	}
+	rows, _ := chart([]Judged{none, some, sampleJudged()[0]})
+	if rows[0].StatusText != "met" || rows[0].GoalX != 20 || rows[0].BarWidth != 1 {
+		t.Errorf("nothing added: %+v", rows[0])
+	}
+	if rows[1].StatusText != "not met" || rows[1].GoalX != 20 || rows[1].BarWidth != 440 {
+		t.Errorf("3 added: %+v", rows[1])
+	}
+	if rows[2].GoalX != 240 {
+		t.Errorf("a goal above 0 keeps its line in the middle: %+v", rows[2])
+	}
+}
+
 func TestSVGIsWellFormedAndShowsEveryGoal(t *testing.T) {
 	js := sampleJudged()
 	note := "provisional: a busy machine " + strings.Repeat("and a long note ", 12) + "to wrap"
@@ -166,7 +184,7 @@ func TestParseOptions(t *testing.T) {
 	if err != nil || list {
 		t.Fatalf("defaults: %v %v %s", err, list, stderr.String())
 	}
-	if want := []string{"proxy", "pages", "signin", "memory", "backchannel"}; !slices.Equal(o.Scenarios, want) {
+	if want := []string{"proxy", "pages", "signin", "memory", "backchannel", "anonymous"}; !slices.Equal(o.Scenarios, want) {
 		t.Errorf("default scenarios %v, want every one: %v", o.Scenarios, want)
 	}
 	if !slices.Equal(o.Sessions, []int{1000, 100000, 1000000}) || o.OutDir != "docs/benchmarks" || o.Out != "" {
@@ -193,6 +211,7 @@ func TestParseOptions(t *testing.T) {
 		{"-sessions", "ten"},
 		{"-out", "x.md"}, // one file, several scenarios
 		{"-logouts", "0"},
+		{"-anonymous-logins", "0"},
 		{"extra"},
 	} {
 		stderr.Reset()
@@ -215,6 +234,10 @@ func TestReproduceCommand(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 	if got, want := reproduceCommand(o, ""), "go run ./cmd/rpbench -duration 1s -sessions 1000,100000 -rp-env GOGC=200"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	o.AnonLogins, o.Connections = 1000, 8
+	if got, want := reproduceCommand(o, "anonymous"), "go run ./cmd/rpbench -scenario anonymous -c 8 -anonymous-logins 1000 -rp-env GOGC=200"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
