@@ -66,6 +66,7 @@ type Manager struct {
 	now        func() time.Time
 	stop       chan struct{}
 	sealer     *sealed.Sealer
+	seen       seenStates // states taken at /callback on this instance
 
 	accessInSession bool
 	flights         flights

@@ -139,34 +139,59 @@ func (m *Manager) openPending(c *http.Cookie, now time.Time) (PendingAuth, bool)
 	return p, true
 }
 
+// Taken says what TakePending found.
+type Taken int
+
+const (
+	// NoPending: no cookie of this browser names the state.
+	NoPending Taken = iota
+	// PendingTaken: the sign-in is returned, and cannot be taken again
+	// from this browser or, on this instance, from a copy of its cookie.
+	PendingTaken
+	// PendingBad: a cookie names the state but cannot be opened: tampered
+	// with, sealed with a secret no longer configured, or expired.
+	PendingBad
+	// PendingReplayed: the cookie is genuine, but this instance has taken
+	// its sign-in before: a copy sent again.
+	PendingReplayed
+)
+
 // TakePending returns the authorization request with the given state from
 // this browser's sealed cookie and deletes the cookie, whatever it holds:
-// the browser can present it once. It reads and writes nothing in the
-// store; ClaimState makes the state single-use across instances once the
-// sign-in has succeeded. A cookie that is there but cannot be opened
-// (tampered with, sealed with a key no longer configured, or expired) is
-// reported as bad, for the security log.
-func (m *Manager) TakePending(w http.ResponseWriter, r *http.Request, state string) (p PendingAuth, ok, bad bool) {
+// the browser can present it once, and a copy of it gets PendingReplayed
+// on this instance. It reads and writes nothing in the store; ClaimState
+// makes the state single-use across instances once the sign-in has
+// succeeded.
+func (m *Manager) TakePending(w http.ResponseWriter, r *http.Request, state string) (PendingAuth, Taken) {
 	if !validState(state) {
-		return PendingAuth{}, false, false
+		return PendingAuth{}, NoPending
 	}
 	name := m.pendingPrefix() + state
 	found := false
+	now := m.now()
+	var p PendingAuth
+	ok := false
 	for _, c := range r.Cookies() {
 		if c.Name != name {
 			continue
 		}
 		found = true
-		if q, good := m.openPending(c, m.now()); good {
+		if q, good := m.openPending(c, now); good {
 			p, ok = q, true
 			break
 		}
 	}
 	if !found {
-		return PendingAuth{}, false, false
+		return PendingAuth{}, NoPending
 	}
 	http.SetCookie(w, m.browserCookie(name, "", 0))
-	return p, ok, !ok
+	switch {
+	case !ok:
+		return PendingAuth{}, PendingBad
+	case !m.seen.first(p.State, now, p.Created.Add(PendingLifetime+sealed.Leeway)):
+		return PendingAuth{}, PendingReplayed
+	}
+	return p, PendingTaken
 }
 
 // ClaimState records, on every instance sharing the store, that the state

@@ -78,9 +78,10 @@ func TestPendingLivesInTheBrowserNotTheStore(t *testing.T) {
 	jar.take(t, w)
 
 	w = httptest.NewRecorder()
-	p, ok, bad := m.TakePending(w, jar.request("/callback"), "STATE1")
-	if !ok || bad || p.Nonce != "n" || p.Verifier != "v" || p.ReturnTo != long {
-		t.Fatalf("took %+v %v %v", p, ok, bad)
+	copied := jar.request("/callback")
+	p, taken := m.TakePending(w, copied, "STATE1")
+	if taken != PendingTaken || p.Nonce != "n" || p.Verifier != "v" || p.ReturnTo != long {
+		t.Fatalf("took %+v %v", p, taken)
 	}
 	if st := m.Stats(); st.Writes != 0 || st.Reads != 0 {
 		t.Fatalf("taking a sign-in made %d store writes and %d reads", st.Writes, st.Reads)
@@ -89,8 +90,13 @@ func TestPendingLivesInTheBrowserNotTheStore(t *testing.T) {
 	if len(jar) != 0 {
 		t.Fatalf("the sign-in's cookie is left: %v", jar)
 	}
-	if _, ok, _ := m.TakePending(httptest.NewRecorder(), jar.request("/callback"), "STATE1"); ok {
-		t.Fatal("a sign-in was taken twice by one browser")
+	if _, taken := m.TakePending(httptest.NewRecorder(), jar.request("/callback"), "STATE1"); taken != NoPending {
+		t.Fatalf("a sign-in was taken twice by one browser: %v", taken)
+	}
+	// Whoever copied the cookie gets nothing from it on this instance, so
+	// it cannot make rp redeem codes at the provider again and again.
+	if _, taken := m.TakePending(httptest.NewRecorder(), copied, "STATE1"); taken != PendingReplayed {
+		t.Fatalf("a copy of a used cookie: %v, want PendingReplayed", taken)
 	}
 }
 
@@ -113,23 +119,22 @@ func TestPendingRefusals(t *testing.T) {
 		cookie      string // name suffix after _signin_
 		value       string
 		state       string
-		wantBad     bool
+		want        Taken
 		wantDeleted bool
 	}{
-		{"another state", m, "ABC", good, "ABD", false, false},
-		{"empty state", m, "ABC", good, "", false, false},
-		{"a state that cannot name a cookie", m, "ABC", good, "A;B", false, false},
-		{"moved to another state's name", m, "XYZ", good, "XYZ", true, true},
-		{"tampered", m, "ABC", good[:len(good)-3] + "AAA", "ABC", true, true},
-		{"sealed with another secret", other, "ABC", good, "ABC", true, true},
+		{"another state", m, "ABC", good, "ABD", NoPending, false},
+		{"empty state", m, "ABC", good, "", NoPending, false},
+		{"a state that cannot name a cookie", m, "ABC", good, "A;B", NoPending, false},
+		{"moved to another state's name", m, "XYZ", good, "XYZ", PendingBad, true},
+		{"tampered", m, "ABC", good[:len(good)-3] + "AAA", "ABC", PendingBad, true},
+		{"sealed with another secret", other, "ABC", good, "ABC", PendingBad, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest("GET", "/callback", nil)
 			r.AddCookie(&http.Cookie{Name: "rp_session_signin_" + tc.cookie, Value: tc.value})
 			w := httptest.NewRecorder()
-			_, ok, bad := tc.m.TakePending(w, r, tc.state)
-			if ok || bad != tc.wantBad {
-				t.Fatalf("ok %v bad %v, want false %v", ok, bad, tc.wantBad)
+			if _, taken := tc.m.TakePending(w, r, tc.state); taken != tc.want {
+				t.Fatalf("taken %v, want %v", taken, tc.want)
 			}
 			if deleted := len(w.Result().Cookies()) == 1 && w.Result().Cookies()[0].MaxAge < 0; deleted != tc.wantDeleted {
 				t.Fatalf("cookie deleted: %v, want %v", deleted, tc.wantDeleted)
@@ -139,8 +144,8 @@ func TestPendingRefusals(t *testing.T) {
 	t.Run("expired", func(t *testing.T) {
 		defer func(saved time.Time) { now = saved }(now)
 		now = now.Add(PendingLifetime + time.Second)
-		if _, ok, bad := m.TakePending(httptest.NewRecorder(), jar.request("/callback"), "ABC"); ok || !bad {
-			t.Fatalf("an expired sign-in: ok %v bad %v", ok, bad)
+		if _, taken := m.TakePending(httptest.NewRecorder(), jar.request("/callback"), "ABC"); taken != PendingBad {
+			t.Fatalf("an expired sign-in: %v", taken)
 		}
 	})
 }
@@ -186,6 +191,24 @@ func TestPendingInFlightAreBounded(t *testing.T) {
 	// The newest is always kept.
 	if len(jar) == 0 {
 		t.Fatal("no sign-in kept")
+	}
+}
+
+func TestSeenStatesAreBounded(t *testing.T) {
+	var s seenStates
+	now := time.Unix(1_800_000_000, 0)
+	until := now.Add(PendingLifetime)
+	if !s.first("a", now, until) || s.first("a", now, until) {
+		t.Fatal("a state taken twice")
+	}
+	if !s.first("a", until.Add(time.Second), until.Add(time.Hour)) {
+		t.Fatal("an expired entry is still remembered")
+	}
+	for i := range maxSeenStates + 10 {
+		s.first(string(rune(i))+"x", now, until)
+	}
+	if len(s.until) > maxSeenStates || len(s.order) > maxSeenStates {
+		t.Fatalf("%d states remembered, want at most %d", len(s.until), maxSeenStates)
 	}
 }
 

@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -46,6 +47,17 @@ func newClusterEnv(t *testing.T, op *testprovider.Provider, store string, n int,
 // those settings added to the common ones.
 func newClusterOf(t *testing.T, op *testprovider.Provider, store string, each ...map[string]string) *cluster {
 	t.Helper()
+	return newClusterLogged(t, op, store, nil, each...)
+}
+
+// newClusterLogged is newClusterOf whose instances also write their log
+// (debug level) to logs, when it is not nil.
+func newClusterLogged(t *testing.T, op *testprovider.Provider, store string, logs io.Writer, each ...map[string]string) *cluster {
+	t.Helper()
+	logger := testLogger(t)
+	if logs != nil {
+		logger = slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	front := httptest.NewUnstartedServer(nil)
 	base := "http://" + front.Listener.Addr().String()
 	env := map[string]string{"RP_ISSUER": op.Issuer, "RP_CLIENT_ID": op.ClientID, "RP_CLIENT_SECRET": op.ClientSecret,
@@ -58,7 +70,7 @@ func newClusterOf(t *testing.T, op *testprovider.Provider, store string, each ..
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := app.New(context.Background(), cfg, app.Options{Logger: testLogger(t)})
+		a, err := app.New(context.Background(), cfg, app.Options{Logger: logger})
 		if err != nil {
 			t.Fatal(err)
 		}

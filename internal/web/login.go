@@ -54,16 +54,22 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	// The pending request is single-use in this browser: its cookie is
 	// deleted whatever happens next. Nothing is read from the store or
 	// written to it until the provider has signed the user in.
-	pending, ok, bad := s.sessions.TakePending(w, r, q.Get("state"))
-	if !ok {
-		if bad {
-			s.log.Warn("callback with a sign-in cookie that could not be opened (tampered with, expired, or sealed with a secret no longer configured)",
-				"request_id", requestID(ctx))
-		} else {
-			// Also for error responses: an unsolicited one is not shown, so
-			// rp's pages cannot carry text that nobody's sign-in produced.
-			s.log.Warn("callback with an unknown, expired or used state", "request_id", requestID(ctx))
-		}
+	pending, taken := s.sessions.TakePending(w, r, q.Get("state"))
+	switch taken {
+	case session.PendingTaken:
+	case session.PendingBad:
+		s.log.Warn("callback with a sign-in cookie that could not be opened (tampered with, expired, or sealed with a secret no longer configured)",
+			"request_id", requestID(ctx))
+		s.signInExpired(w, r)
+		return
+	case session.PendingReplayed:
+		s.log.Warn("callback replayed: a copy of a sign-in cookie already used here", "request_id", requestID(ctx))
+		s.signInExpired(w, r)
+		return
+	default:
+		// Also for error responses: an unsolicited one is not shown, so
+		// rp's pages cannot carry text that nobody's sign-in produced.
+		s.log.Warn("callback with an unknown, expired or used state", "request_id", requestID(ctx))
 		s.signInExpired(w, r)
 		return
 	}

@@ -51,34 +51,51 @@ func TestSignInFinishesOnAnotherInstance(t *testing.T) {
 }
 
 // TestCallbackReplayedIsRefused: the same callback, cookie included, sent
-// twice (as an attacker who captured both would) never signs in twice,
-// even with a provider that redeems a code twice, and says why in the
-// security log.
+// again (as an attacker who copied both would) never signs in twice. On
+// the instance that took it, the copy does not even reach the provider
+// (each copy would otherwise make rp redeem a code there); on another
+// instance, the state claimed in the shared store refuses it, even with a
+// provider that redeems a code twice. Both are security events.
 func TestCallbackReplayedIsRefused(t *testing.T) {
 	var logs bytes.Buffer
-	h := newHarness(t, withLogs(&logs))
-	h.op.Set(func(k *testprovider.Knobs) { k.ReuseCodes = true })
-	authURL := h.expectRedirect(h.get("/login"), http.StatusSeeOther)
+	op := testprovider.New(t)
+	op.Set(func(k *testprovider.Knobs) { k.ReuseCodes = true })
+	c := newClusterLogged(t, op, sessiontest.SQLite(t), &logs, nil, nil)
+	c.use(0)
+	authURL := c.expectRedirect(c.get("/login"), http.StatusSeeOther)
 	state := mustURL(t, authURL).Query().Get("state")
-	cookie := h.cookieNamed(h.client, "rp_session_signin_"+state)
-	callback := h.expectRedirect(h.get(authURL), http.StatusFound)
-	first := h.clientWithCookie(cookie)
-	if r := h.getWith(first, callback); r.StatusCode != http.StatusSeeOther {
+	cookie := c.cookieNamed(c.client, "rp_session_signin_"+state)
+	callback := c.expectRedirect(c.get(authURL), http.StatusFound)
+	first := c.clientWithCookie(cookie)
+	if r := c.getWith(first, callback); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("first callback: %d", r.StatusCode)
 	}
-	second := h.clientWithCookie(cookie)
-	r := h.getWith(second, callback)
-	if r.StatusCode != http.StatusBadRequest {
-		t.Fatalf("a replayed callback: %d, want 400", r.StatusCode)
+
+	tokens := op.Count("token")
+	again := c.clientWithCookie(cookie)
+	if r := c.getWith(again, callback); r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a copy replayed to the same instance: %d, want 400", r.StatusCode)
 	}
-	if h.signedIn(second) {
+	if n := op.Count("token") - tokens; n != 0 {
+		t.Fatalf("a copy replayed to the same instance made %d token requests", n)
+	}
+	if !strings.Contains(logs.String(), "a copy of a sign-in cookie already used here") {
+		t.Errorf("no security event for the copy on the same instance:\n%s", logs.String())
+	}
+
+	c.use(1)
+	elsewhere := c.clientWithCookie(cookie)
+	if r := c.getWith(elsewhere, callback); r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a copy replayed to another instance: %d, want 400", r.StatusCode)
+	}
+	if c.signedIn(again) || c.signedIn(elsewhere) {
 		t.Fatal("a replayed callback signed in")
 	}
-	if !h.signedIn(first) {
+	if !c.signedIn(first) {
 		t.Fatal("the replay ended the genuine session")
 	}
-	if !strings.Contains(logs.String(), "callback replayed") {
-		t.Errorf("no security event in the log:\n%s", logs.String())
+	if !strings.Contains(logs.String(), "its state was already used") {
+		t.Errorf("no security event for the copy on another instance:\n%s", logs.String())
 	}
 }
 
