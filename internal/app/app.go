@@ -113,6 +113,10 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 			return nil, fmt.Errorf("RP_UPSTREAM: %w", err)
 		}
 	}
+	if err := proxy.CheckPassClientHeaders(cfg.PassClientHeaders); err != nil {
+		sessions.Close()
+		return nil, fmt.Errorf("RP_PASS_CLIENT_HEADERS: %w", err)
+	}
 	rules := proxy.Rules{Groups: cfg.AllowedGroups, EmailDomains: cfg.AllowedEmailDomains}
 	for _, r := range cfg.PathRules {
 		rules.Paths = append(rules.Paths, proxy.PathRule{Prefix: r.Prefix, Groups: r.Groups})
@@ -132,6 +136,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		Trusted:           proxy.Trusted(cfg.TrustedProxies),
 		PassAccessToken:   cfg.PassAccessToken,
 		GroupsClaim:       cfg.GroupsClaim,
+		PassClientHeaders: cfg.PassClientHeaders,
 		Metrics:           m,
 		MetricsElsewhere:  cfg.MetricsAddr != "",
 		ProviderTimeout:   cfg.ProviderTimeout,

@@ -58,6 +58,7 @@ type Config struct {
 	PathPrefix          string         // RP_PATH_PREFIX: prefix of rp's own routes, "" or like /_rp
 	TrustedProxies      []netip.Prefix // RP_TRUSTED_PROXIES: whose X-Forwarded-* headers rp believes
 	PassAccessToken     bool           // RP_PASS_ACCESS_TOKEN: Authorization: Bearer to the app
+	PassClientHeaders   []string       // RP_PASS_CLIENT_HEADERS: other products' identity headers the client may send the app
 	AllowedGroups       []string       // RP_ALLOWED_GROUPS: one of them is needed
 	AllowedEmailDomains []string       // RP_ALLOWED_EMAIL_DOMAINS: the email's domain is one of them
 	PathRules           []PathRule     // RP_PATH_RULES: groups needed below a path
@@ -207,6 +208,11 @@ func (c Config) Validate() error {
 		} else if c.MetricsAddr == c.Addr {
 			bad("RP_METRICS_ADDR", "is RP_ADDR; leave it empty to serve /metrics there")
 		}
+	}
+	// Whether each name is one rp removes is proxy.CheckPassClientHeaders'
+	// to say: the list is the proxy's.
+	if len(c.PassClientHeaders) > 0 && c.Upstream == "" {
+		bad("RP_PASS_CLIENT_HEADERS", "is only used in proxy mode (RP_UPSTREAM); with forward auth the proxy decides which headers reach the app")
 	}
 	if err := checkPathPrefix(c.PathPrefix); err != nil {
 		bad("RP_PATH_PREFIX", "%v", err)

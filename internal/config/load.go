@@ -73,6 +73,7 @@ var settings = []setting{
 		return err
 	}},
 	{"RP_PASS_ACCESS_TOKEN", "false", "send the access token to the app as Authorization: Bearer", boolean(func(c *Config) *bool { return &c.PassAccessToken })},
+	{"RP_PASS_CLIENT_HEADERS", "", "other products' identity headers (Remote-User, X-Auth-Request-Email, ...) that reach the app as the client sent them, comma separated (default: rp removes them all)", strList(func(c *Config) *[]string { return &c.PassClientHeaders })},
 	{"RP_ALLOWED_GROUPS", "", "groups allowed in, separated by commas (default: anyone signed in)", strList(func(c *Config) *[]string { return &c.AllowedGroups })},
 	{"RP_ALLOWED_EMAIL_DOMAINS", "", "email domains allowed in, separated by commas (default: any)", strList(func(c *Config) *[]string { return &c.AllowedEmailDomains })},
 	{"RP_PATH_RULES", "", "groups needed below a path, e.g. \"/admin=admins /reports=finance,auditors\"", func(c *Config, v string) error {

@@ -16,7 +16,8 @@ func TestProtectingAnAppDefaults(t *testing.T) {
 	}
 	if c.Upstream != "" || c.PathPrefix != "" || len(c.TrustedProxies) != 0 || c.PassAccessToken ||
 		len(c.AllowedGroups) != 0 || len(c.AllowedEmailDomains) != 0 || len(c.PathRules) != 0 ||
-		c.GroupsClaim != "groups" || !c.OfflineAccess || c.UpstreamTimeout != 60*time.Second || c.SessionCookieName != "rp_session" {
+		c.GroupsClaim != "groups" || !c.OfflineAccess || c.UpstreamTimeout != 60*time.Second || c.SessionCookieName != "rp_session" ||
+		len(c.PassClientHeaders) != 0 {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -31,6 +32,7 @@ func TestProtectingAnAppSettings(t *testing.T) {
 	e["RP_ALLOWED_EMAIL_DOMAINS"] = "example.com,corp.example"
 	e["RP_PATH_RULES"] = "/admin=admins /reports/=finance,auditors"
 	e["RP_OFFLINE_ACCESS"] = "false"
+	e["RP_PASS_CLIENT_HEADERS"] = "Cf-Access-Jwt-Assertion, x_goog_iap_jwt_assertion"
 	c, err := Load(nil, env(e), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +54,9 @@ func TestProtectingAnAppSettings(t *testing.T) {
 	if len(c.PathRules) != 2 || c.PathRules[0].Prefix != "/admin" || c.PathRules[1].Prefix != "/reports" ||
 		!slices.Equal(c.PathRules[1].Groups, []string{"finance", "auditors"}) {
 		t.Errorf("path rules: %+v", c.PathRules)
+	}
+	if !slices.Equal(c.PassClientHeaders, []string{"Cf-Access-Jwt-Assertion", "x_goog_iap_jwt_assertion"}) {
+		t.Errorf("pass client headers: %q", c.PassClientHeaders)
 	}
 }
 
@@ -80,6 +85,7 @@ func TestProtectingAnAppBadSettings(t *testing.T) {
 		"groups claim":        {"RP_GROUPS_CLAIM", "", "RP_GROUPS_CLAIM"},
 		"metrics addr":        {"RP_METRICS_ADDR", "9090", "RP_METRICS_ADDR"},
 		"metrics on main":     {"RP_METRICS_ADDR", ":8080", "RP_METRICS_ADDR"},
+		"pass without app":    {"RP_PASS_CLIENT_HEADERS", "Remote-User", "only used in proxy mode"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := valid()

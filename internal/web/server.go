@@ -40,6 +40,11 @@ type Deps struct {
 	GroupsClaim     string        // default "groups"
 	ProviderTimeout time.Duration // bounds a refresh; default 10s
 
+	// PassClientHeaders are other products' identity headers that reach
+	// the app as the client sent them (RP_PASS_CLIENT_HEADERS), checked
+	// with proxy.CheckPassClientHeaders.
+	PassClientHeaders []string
+
 	// Metrics records what rp does; nil records nothing. MetricsElsewhere
 	// leaves GET /metrics to another listener (RP_METRICS_ADDR).
 	Metrics          *metrics.Metrics
@@ -149,6 +154,8 @@ func New(d Deps) (*Server, error) {
 			Error:           s.upstreamError,
 			Transport:       d.UpstreamTransport,
 			Logger:          d.Logger,
+
+			PassClientHeaders: d.PassClientHeaders,
 		})
 	}
 	p, err := parsePages(template.FuncMap{
