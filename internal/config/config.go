@@ -64,7 +64,10 @@ type Config struct {
 	PathRules           []PathRule     // RP_PATH_RULES: groups needed below a path
 	GroupsClaim         string         // RP_GROUPS_CLAIM: the claim holding the groups
 
-	MetricsAddr string // RP_METRICS_ADDR: a listener of its own for /metrics; "" for the main one
+	// MetricsAddr is RP_METRICS_ADDR: where GET /metrics is served. ""
+	// serves it nowhere, MetricsOnMain ("main") on RP_ADDR among rp's
+	// routes, anything else is a listen address of its own.
+	MetricsAddr string
 
 	// Branding of rp's pages.
 	BrandName string // RP_BRAND_NAME: shown in every page's header and title
@@ -77,6 +80,19 @@ type Config struct {
 type PathRule struct {
 	Prefix string
 	Groups []string
+}
+
+// MetricsOnMain is the RP_METRICS_ADDR that serves /metrics on the main
+// listener (RP_ADDR), where anyone who reaches rp can read it.
+const MetricsOnMain = "main"
+
+// MetricsListener is the address of /metrics' own listener, or "" when
+// metrics are off or on the main listener.
+func (c Config) MetricsListener() string {
+	if c.MetricsAddr == MetricsOnMain {
+		return ""
+	}
+	return c.MetricsAddr
 }
 
 // Route is path on rp's public URL, under the prefix: Route("/callback").
@@ -202,11 +218,11 @@ func (c Config) Validate() error {
 	if c.UpstreamTimeout <= 0 {
 		bad("RP_UPSTREAM_TIMEOUT", "must be positive, got %s", c.UpstreamTimeout)
 	}
-	if c.MetricsAddr != "" {
+	if c.MetricsAddr != "" && c.MetricsAddr != MetricsOnMain {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
-			bad("RP_METRICS_ADDR", "%q is not a listen address like :9090 or 127.0.0.1:9090", c.MetricsAddr)
+			bad("RP_METRICS_ADDR", "%q is neither main nor a listen address like :9090 or 127.0.0.1:9090", c.MetricsAddr)
 		} else if c.MetricsAddr == c.Addr {
-			bad("RP_METRICS_ADDR", "is RP_ADDR; leave it empty to serve /metrics there")
+			bad("RP_METRICS_ADDR", "is RP_ADDR; set RP_METRICS_ADDR=main to serve /metrics there")
 		}
 	}
 	// Whether each name is one rp removes is proxy.CheckPassClientHeaders'

@@ -82,7 +82,7 @@ var settings = []setting{
 		return err
 	}},
 	{"RP_GROUPS_CLAIM", "groups", "the claim that holds the user's groups", str(func(c *Config) *string { return &c.GroupsClaim })},
-	{"RP_METRICS_ADDR", "", "listen address of /metrics alone, e.g. 127.0.0.1:9090 (default: /metrics on RP_ADDR)", str(func(c *Config) *string { return &c.MetricsAddr })},
+	{"RP_METRICS_ADDR", "", "where /metrics is served: a listen address of its own, e.g. 127.0.0.1:9090, or main for RP_ADDR, where anyone who reaches rp reads it (default: nowhere)", str(func(c *Config) *string { return &c.MetricsAddr })},
 	{"RP_BRAND_NAME", "rp", "the name in every page's header and title, e.g. your organisation's", str(func(c *Config) *string { return &c.BrandName })},
 	{"RP_BRAND_LOGO", "", "an image file (SVG, PNG, JPEG, GIF or WebP, at most 256 KiB) shown beside the name; read once at start", func(c *Config, v string) error {
 		c.BrandLogo = v

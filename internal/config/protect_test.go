@@ -17,7 +17,7 @@ func TestProtectingAnAppDefaults(t *testing.T) {
 	if c.Upstream != "" || c.PathPrefix != "" || len(c.TrustedProxies) != 0 || c.PassAccessToken ||
 		len(c.AllowedGroups) != 0 || len(c.AllowedEmailDomains) != 0 || len(c.PathRules) != 0 ||
 		c.GroupsClaim != "groups" || !c.OfflineAccess || c.UpstreamTimeout != 60*time.Second || c.SessionCookieName != "rp_session" ||
-		len(c.PassClientHeaders) != 0 {
+		len(c.PassClientHeaders) != 0 || c.MetricsAddr != "" || c.MetricsListener() != "" {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -60,6 +60,22 @@ func TestProtectingAnAppSettings(t *testing.T) {
 	}
 }
 
+// TestMetricsAddr: metrics are off unless RP_METRICS_ADDR says where;
+// main is the main listener, anything else a listener of its own.
+func TestMetricsAddr(t *testing.T) {
+	for v, want := range map[string]string{"": "", "main": "", "127.0.0.1:9090": "127.0.0.1:9090", ":9090": ":9090"} {
+		e := valid()
+		e["RP_METRICS_ADDR"] = v
+		c, err := Load(nil, env(e), io.Discard)
+		if err != nil {
+			t.Fatalf("RP_METRICS_ADDR=%q: %v", v, err)
+		}
+		if c.MetricsAddr != v || c.MetricsListener() != want {
+			t.Errorf("RP_METRICS_ADDR=%q: MetricsAddr %q, MetricsListener %q, want %q", v, c.MetricsAddr, c.MetricsListener(), want)
+		}
+	}
+}
+
 func TestProtectingAnAppBadSettings(t *testing.T) {
 	for name, tc := range map[string]struct{ k, v, want string }{
 		"upstream scheme":     {"RP_UPSTREAM", "ftp://app", "RP_UPSTREAM"},
@@ -84,7 +100,8 @@ func TestProtectingAnAppBadSettings(t *testing.T) {
 		"upstream timeout":    {"RP_UPSTREAM_TIMEOUT", "0s", "RP_UPSTREAM_TIMEOUT"},
 		"groups claim":        {"RP_GROUPS_CLAIM", "", "RP_GROUPS_CLAIM"},
 		"metrics addr":        {"RP_METRICS_ADDR", "9090", "RP_METRICS_ADDR"},
-		"metrics on main":     {"RP_METRICS_ADDR", ":8080", "RP_METRICS_ADDR"},
+		"metrics on main":     {"RP_METRICS_ADDR", ":8080", "RP_METRICS_ADDR=main"},
+		"metrics main spelt":  {"RP_METRICS_ADDR", "MAIN", "RP_METRICS_ADDR"},
 		"pass without app":    {"RP_PASS_CLIENT_HEADERS", "Remote-User", "only used in proxy mode"},
 	} {
 		t.Run(name, func(t *testing.T) {

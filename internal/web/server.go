@@ -45,10 +45,11 @@ type Deps struct {
 	// with proxy.CheckPassClientHeaders.
 	PassClientHeaders []string
 
-	// Metrics records what rp does; nil records nothing. MetricsElsewhere
-	// leaves GET /metrics to another listener (RP_METRICS_ADDR).
-	Metrics          *metrics.Metrics
-	MetricsElsewhere bool
+	// Metrics records what rp does; nil records nothing. MetricsHere
+	// serves GET /metrics among rp's routes (RP_METRICS_ADDR=main), where
+	// anyone who reaches rp reads it; otherwise the path is not rp's.
+	Metrics     *metrics.Metrics
+	MetricsHere bool
 
 	// Brand names the organisation on every page; the zero value shows rp.
 	Brand Brand
@@ -129,7 +130,7 @@ func New(d Deps) (*Server, error) {
 		groupsClaim: d.GroupsClaim,
 		refreshHold: d.ProviderTimeout + 5*time.Second,
 		metrics:     d.Metrics,
-		metricsHere: d.Metrics != nil && !d.MetricsElsewhere,
+		metricsHere: d.Metrics != nil && d.MetricsHere,
 		brand:       d.Brand,
 	}
 	if s.brand.Name == "" {
