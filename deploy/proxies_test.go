@@ -508,6 +508,12 @@ func spoofHeaders(h http.Header, uri string) {
 	h["X-Forwarded-Groups"] = []string{"admins"}
 	h["X_Forwarded_User"] = []string{"mallory"}
 	h["X_Forwarded_Groups"] = []string{"admins"}
+	// Other products' identity headers that the snippets clear.
+	h["Remote-User"] = []string{"mallory"}
+	h["remote_user"] = []string{"mallory"}
+	h["X-Remote-User"] = []string{"mallory"}
+	h["X-Webauth-User"] = []string{"mallory"}
+	h["X_Webauth_User"] = []string{"mallory"}
 	h["X-Forwarded-Uri"] = []string{uri}
 	h["X-Forwarded-Method"] = []string{"GET"}
 	h["X-Forwarded-Host"] = []string{"evil.example"}
@@ -632,6 +638,12 @@ func wantIdentity(t *testing.T, r appRequest, want identity) {
 		"X-Forwarded-Preferred-Username": want.username, "X-Forwarded-Groups": want.groups} {
 		if v != "" {
 			exp[h] = []string{v}
+		}
+	}
+	for k, v := range r.Header {
+		norm := strings.NewReplacer("_", "-", ".", "-").Replace(strings.ToLower(k))
+		if slices.Contains([]string{"remote-user", "x-remote-user", "x-webauth-user"}, norm) && !slices.Equal(v, []string{""}) {
+			t.Errorf("%s %s: the app got %s: %q, another product's identity header the client made up", r.Method, r.URI, k, v)
 		}
 	}
 	// An empty header and no header tell the app the same.

@@ -17,6 +17,7 @@ import (
 	"github.com/rp-project/rp/internal/app"
 	"github.com/rp-project/rp/internal/config"
 	"github.com/rp-project/rp/internal/logbuf"
+	"github.com/rp-project/rp/internal/proxy"
 	"github.com/rp-project/rp/internal/session"
 )
 
@@ -72,6 +73,11 @@ func loadConfig(command string, args []string, getenv func(string) string, w io.
 	cfg, err := config.Load(args, getenv, w)
 	if errors.Is(err, config.ErrHelp) {
 		return cfg, 0, false
+	}
+	// The list of headers rp removes is the proxy's: config checks the
+	// names' spelling, this whether each is on the list.
+	if perr := proxy.CheckPassClientHeaders(cfg.PassClientHeaders); perr != nil {
+		err = errors.Join(err, fmt.Errorf("RP_PASS_CLIENT_HEADERS: %w", perr))
 	}
 	if err != nil {
 		fmt.Fprintf(w, "%s: invalid configuration:\n%v\n", command, err)

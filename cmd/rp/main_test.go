@@ -23,6 +23,26 @@ func TestBadConfigurationExitsWithStatus2(t *testing.T) {
 	}
 }
 
+// TestPassClientHeadersChecked: a name rp does not remove, or rp's own
+// identity header, is a bad setting like any other, reported with them.
+func TestPassClientHeadersChecked(t *testing.T) {
+	var stderr strings.Builder
+	env := map[string]string{"RP_BASE_URL": "not a url", "RP_UPSTREAM": "http://app:3000",
+		"RP_PASS_CLIENT_HEADERS": "Remote-User, X-Forwarded-User, X-Custom"}
+	code := run(nil, func(k string) string { return env[k] }, io.Discard, &stderr)
+	if code != 2 {
+		t.Fatalf("exit status %d, want 2", code)
+	}
+	for _, want := range []string{"RP_BASE_URL", "RP_PASS_CLIENT_HEADERS: X-Forwarded-User is rp's own", "X-Custom is not a header rp removes"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr.String())
+		}
+	}
+	if strings.Contains(stderr.String(), "Remote-User") {
+		t.Errorf("Remote-User is on the list, yet refused:\n%s", stderr.String())
+	}
+}
+
 func TestHelpExitsWithStatus0(t *testing.T) {
 	var stderr strings.Builder
 	if code := run([]string{"-h"}, func(string) string { return "" }, io.Discard, &stderr); code != 0 {

@@ -121,6 +121,10 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 			return nil, fmt.Errorf("RP_UPSTREAM: %w", err)
 		}
 	}
+	if err := proxy.CheckPassClientHeaders(cfg.PassClientHeaders); err != nil {
+		sessions.Close()
+		return nil, fmt.Errorf("RP_PASS_CLIENT_HEADERS: %w", err)
+	}
 	rules := proxy.Rules{Groups: cfg.AllowedGroups, EmailDomains: cfg.AllowedEmailDomains}
 	for _, r := range cfg.PathRules {
 		rules.Paths = append(rules.Paths, proxy.PathRule{Prefix: r.Prefix, Groups: r.Groups})
@@ -141,8 +145,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		PassAccessToken:   cfg.PassAccessToken,
 		ForwardAuthSecret: cfg.ForwardAuthSecret,
 		GroupsClaim:       cfg.GroupsClaim,
+		PassClientHeaders: cfg.PassClientHeaders,
 		Metrics:           m,
-		MetricsElsewhere:  cfg.MetricsAddr != "",
+		MetricsHere:       cfg.MetricsAddr == config.MetricsOnMain,
 		ProviderTimeout:   cfg.ProviderTimeout,
 		Brand:             brand(cfg),
 		Frontchannel:      cfg.FrontchannelLogout,
@@ -265,21 +270,27 @@ func Run(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	}
 	logger.Info("rp listening", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "issuer", cfg.Issuer,
 		"path_prefix", cfg.PathPrefix, "upstream", cfg.Upstream != "")
-	if cfg.MetricsAddr != "" {
-		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+	switch {
+	case cfg.MetricsListener() != "":
+		mln, err := net.Listen("tcp", cfg.MetricsListener())
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("listening on RP_METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
 		}
 		stop := a.ServeMetrics(mln, logger)
 		defer stop()
-		logger.Info("metrics listening", "addr", mln.Addr().String())
+		logger.Info("metrics: GET /metrics on its own listener", "addr", mln.Addr().String())
+	case cfg.MetricsAddr == config.MetricsOnMain:
+		logger.Info("metrics: GET "+cfg.PathPrefix+"/metrics on the main listener (RP_METRICS_ADDR=main): anyone who reaches rp reads them",
+			"addr", ln.Addr().String())
+	default:
+		logger.Info("metrics: off; RP_METRICS_ADDR=127.0.0.1:9090 serves GET /metrics on a listener of its own (or main: on RP_ADDR, for anyone who reaches rp)")
 	}
 	return a.Serve(ctx, ln, logger)
 }
 
-// ServeMetrics serves GET /metrics alone on ln (RP_METRICS_ADDR), until
-// the returned stop is called.
+// ServeMetrics serves GET /metrics alone on ln (RP_METRICS_ADDR as a
+// listen address), until the returned stop is called.
 func (a *App) ServeMetrics(ln net.Listener, logger *slog.Logger) (stop func()) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", a.Metrics.Handler())

@@ -70,12 +70,16 @@ type Config struct {
 	TrustedProxies      []netip.Prefix // RP_TRUSTED_PROXIES: whose X-Forwarded-* headers rp believes
 	PassAccessToken     bool           // RP_PASS_ACCESS_TOKEN: Authorization: Bearer to the app
 	ForwardAuthSecret   string         // RP_FORWARD_AUTH_SECRET(_FILE): the proxy's proof that an /auth request is its own
+	PassClientHeaders   []string       // RP_PASS_CLIENT_HEADERS: other products' identity headers the client may send the app
 	AllowedGroups       []string       // RP_ALLOWED_GROUPS: one of them is needed
 	AllowedEmailDomains []string       // RP_ALLOWED_EMAIL_DOMAINS: the email's domain is one of them
 	PathRules           []PathRule     // RP_PATH_RULES: groups needed below a path
 	GroupsClaim         string         // RP_GROUPS_CLAIM: the claim holding the groups
 
-	MetricsAddr string // RP_METRICS_ADDR: a listener of its own for /metrics; "" for the main one
+	// MetricsAddr is RP_METRICS_ADDR: where GET /metrics is served. ""
+	// serves it nowhere, MetricsOnMain ("main") on RP_ADDR among rp's
+	// routes, anything else is a listen address of its own.
+	MetricsAddr string
 
 	// Branding of rp's pages.
 	BrandName string // RP_BRAND_NAME: shown in every page's header and title
@@ -104,6 +108,19 @@ func (c Config) SealingSecrets() (secrets []string, weak bool) {
 type PathRule struct {
 	Prefix string
 	Groups []string
+}
+
+// MetricsOnMain is the RP_METRICS_ADDR that serves /metrics on the main
+// listener (RP_ADDR), where anyone who reaches rp can read it.
+const MetricsOnMain = "main"
+
+// MetricsListener is the address of /metrics' own listener, or "" when
+// metrics are off or on the main listener.
+func (c Config) MetricsListener() string {
+	if c.MetricsAddr == MetricsOnMain {
+		return ""
+	}
+	return c.MetricsAddr
 }
 
 // Route is path on rp's public URL, under the prefix: Route("/callback").
@@ -234,12 +251,17 @@ func (c Config) Validate() error {
 			bad("RP_FORWARD_AUTH_SECRET", "%v", err)
 		}
 	}
-	if c.MetricsAddr != "" {
+	if c.MetricsAddr != "" && c.MetricsAddr != MetricsOnMain {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
-			bad("RP_METRICS_ADDR", "%q is not a listen address like :9090 or 127.0.0.1:9090", c.MetricsAddr)
+			bad("RP_METRICS_ADDR", "%q is neither main nor a listen address like :9090 or 127.0.0.1:9090", c.MetricsAddr)
 		} else if c.MetricsAddr == c.Addr {
-			bad("RP_METRICS_ADDR", "is RP_ADDR; leave it empty to serve /metrics there")
+			bad("RP_METRICS_ADDR", "is RP_ADDR; set RP_METRICS_ADDR=main to serve /metrics there")
 		}
+	}
+	// Whether each name is one rp removes is proxy.CheckPassClientHeaders'
+	// to say: the list is the proxy's.
+	if len(c.PassClientHeaders) > 0 && c.Upstream == "" {
+		bad("RP_PASS_CLIENT_HEADERS", "is only used in proxy mode (RP_UPSTREAM); with forward auth the proxy decides which headers reach the app")
 	}
 	if err := checkPathPrefix(c.PathPrefix); err != nil {
 		bad("RP_PATH_PREFIX", "%v", err)

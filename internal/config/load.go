@@ -89,6 +89,7 @@ var settings = []setting{
 	}},
 	{"RP_PASS_ACCESS_TOKEN", "false", "send the access token to the app as Authorization: Bearer", boolean(func(c *Config) *bool { return &c.PassAccessToken })},
 	{"RP_FORWARD_AUTH_SECRET", "", "a secret the forward-auth proxy sends as X-RP-Forward-Auth-Secret, at least 32 random characters, e.g. from openssl rand -base64 32 (or RP_FORWARD_AUTH_SECRET_FILE); without it /auth never sends the access token", str(func(c *Config) *string { return &c.ForwardAuthSecret })},
+	{"RP_PASS_CLIENT_HEADERS", "", "other products' identity headers (Remote-User, X-Auth-Request-Email, ...) that reach the app as the client sent them, comma separated (default: rp removes them all)", strList(func(c *Config) *[]string { return &c.PassClientHeaders })},
 	{"RP_ALLOWED_GROUPS", "", "groups allowed in, separated by commas (default: anyone signed in)", strList(func(c *Config) *[]string { return &c.AllowedGroups })},
 	{"RP_ALLOWED_EMAIL_DOMAINS", "", "email domains allowed in, separated by commas (default: any)", strList(func(c *Config) *[]string { return &c.AllowedEmailDomains })},
 	{"RP_PATH_RULES", "", "groups needed below a path, e.g. \"/admin=admins /reports=finance,auditors\"", func(c *Config, v string) error {
@@ -97,7 +98,7 @@ var settings = []setting{
 		return err
 	}},
 	{"RP_GROUPS_CLAIM", "groups", "the claim that holds the user's groups", str(func(c *Config) *string { return &c.GroupsClaim })},
-	{"RP_METRICS_ADDR", "", "listen address of /metrics alone, e.g. 127.0.0.1:9090 (default: /metrics on RP_ADDR)", str(func(c *Config) *string { return &c.MetricsAddr })},
+	{"RP_METRICS_ADDR", "", "where /metrics is served: a listen address of its own, e.g. 127.0.0.1:9090, or main for RP_ADDR, where anyone who reaches rp reads it (default: nowhere)", str(func(c *Config) *string { return &c.MetricsAddr })},
 	{"RP_BRAND_NAME", "rp", "the name in every page's header and title, e.g. your organisation's", str(func(c *Config) *string { return &c.BrandName })},
 	{"RP_BRAND_LOGO", "", "an image file (SVG, PNG, JPEG, GIF or WebP, at most 256 KiB) shown beside the name; read once at start", func(c *Config, v string) error {
 		c.BrandLogo = v

@@ -16,7 +16,8 @@ func TestProtectingAnAppDefaults(t *testing.T) {
 	}
 	if c.Upstream != "" || c.PathPrefix != "" || len(c.TrustedProxies) != 0 || c.PassAccessToken ||
 		len(c.AllowedGroups) != 0 || len(c.AllowedEmailDomains) != 0 || len(c.PathRules) != 0 ||
-		c.GroupsClaim != "groups" || !c.OfflineAccess || c.UpstreamTimeout != 60*time.Second || c.SessionCookieName != "rp_session" {
+		c.GroupsClaim != "groups" || !c.OfflineAccess || c.UpstreamTimeout != 60*time.Second || c.SessionCookieName != "rp_session" ||
+		len(c.PassClientHeaders) != 0 || c.MetricsAddr != "" || c.MetricsListener() != "" {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -31,6 +32,7 @@ func TestProtectingAnAppSettings(t *testing.T) {
 	e["RP_ALLOWED_EMAIL_DOMAINS"] = "example.com,corp.example"
 	e["RP_PATH_RULES"] = "/admin=admins /reports/=finance,auditors"
 	e["RP_OFFLINE_ACCESS"] = "false"
+	e["RP_PASS_CLIENT_HEADERS"] = "Cf-Access-Jwt-Assertion, x_goog_iap_jwt_assertion"
 	c, err := Load(nil, env(e), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +54,25 @@ func TestProtectingAnAppSettings(t *testing.T) {
 	if len(c.PathRules) != 2 || c.PathRules[0].Prefix != "/admin" || c.PathRules[1].Prefix != "/reports" ||
 		!slices.Equal(c.PathRules[1].Groups, []string{"finance", "auditors"}) {
 		t.Errorf("path rules: %+v", c.PathRules)
+	}
+	if !slices.Equal(c.PassClientHeaders, []string{"Cf-Access-Jwt-Assertion", "x_goog_iap_jwt_assertion"}) {
+		t.Errorf("pass client headers: %q", c.PassClientHeaders)
+	}
+}
+
+// TestMetricsAddr: metrics are off unless RP_METRICS_ADDR says where;
+// main is the main listener, anything else a listener of its own.
+func TestMetricsAddr(t *testing.T) {
+	for v, want := range map[string]string{"": "", "main": "", "127.0.0.1:9090": "127.0.0.1:9090", ":9090": ":9090"} {
+		e := valid()
+		e["RP_METRICS_ADDR"] = v
+		c, err := Load(nil, env(e), io.Discard)
+		if err != nil {
+			t.Fatalf("RP_METRICS_ADDR=%q: %v", v, err)
+		}
+		if c.MetricsAddr != v || c.MetricsListener() != want {
+			t.Errorf("RP_METRICS_ADDR=%q: MetricsAddr %q, MetricsListener %q, want %q", v, c.MetricsAddr, c.MetricsListener(), want)
+		}
 	}
 }
 
@@ -79,7 +100,9 @@ func TestProtectingAnAppBadSettings(t *testing.T) {
 		"upstream timeout":    {"RP_UPSTREAM_TIMEOUT", "0s", "RP_UPSTREAM_TIMEOUT"},
 		"groups claim":        {"RP_GROUPS_CLAIM", "", "RP_GROUPS_CLAIM"},
 		"metrics addr":        {"RP_METRICS_ADDR", "9090", "RP_METRICS_ADDR"},
-		"metrics on main":     {"RP_METRICS_ADDR", ":8080", "RP_METRICS_ADDR"},
+		"metrics on main":     {"RP_METRICS_ADDR", ":8080", "RP_METRICS_ADDR=main"},
+		"metrics main spelt":  {"RP_METRICS_ADDR", "MAIN", "RP_METRICS_ADDR"},
+		"pass without app":    {"RP_PASS_CLIENT_HEADERS", "Remote-User", "only used in proxy mode"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := valid()

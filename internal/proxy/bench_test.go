@@ -127,6 +127,7 @@ func BenchmarkHeaders(b *testing.B) {
 	for b.Loop() {
 		h := in.Clone()
 		StripIdentity(h, false)
+		stripClientIdentity(h, nil)
 		StripCookie(h, "rp_session")
 		SetIdentity(h, benchIdentity())
 	}

@@ -24,10 +24,11 @@ const (
 )
 
 // StripIdentity deletes from h every header an app could take for one of
-// the four identity headers: any letter case, '_' in place of '-' (CGI,
-// WSGI and PHP map both X-Forwarded-User and X_Forwarded_User to
-// HTTP_X_FORWARDED_USER), and every duplicate line. With alsoAuthorization
-// it deletes Authorization too, in the same spellings.
+// the four identity headers: any letter case, '_' or '.' in place of '-'
+// (CGI, WSGI and PHP map X-Forwarded-User and X_Forwarded_User to
+// HTTP_X_FORWARDED_USER, and PHP reads X.Forwarded.User as that too), and
+// every duplicate line. With alsoAuthorization it deletes Authorization
+// too, in the same spellings.
 func StripIdentity(h http.Header, alsoAuthorization bool) {
 	for k := range h {
 		if isIdentityHeader(k) || alsoAuthorization && sameHeaderName(k, "Authorization") {
@@ -42,7 +43,7 @@ func isIdentityHeader(k string) bool {
 }
 
 // stripSpellings deletes from h every header that reads as name when
-// letter case is ignored and '_' taken for '-'.
+// letter case is ignored and '_' or '.' taken for '-'.
 func stripSpellings(h http.Header, names ...string) {
 	for k := range h {
 		for _, name := range names {
@@ -55,7 +56,9 @@ func stripSpellings(h http.Header, names ...string) {
 }
 
 // sameHeaderName reports whether header name k reads as want to a server
-// that ignores ASCII case and maps '_' to '-'. It does not allocate.
+// that ignores ASCII case and maps '_' to '-' (CGI's HTTP_* variables,
+// WSGI, PHP), or '.' to '-' (PHP turns the '.' that nginx and Caddy leave
+// in HTTP_X.FORWARDED.USER into '_'). It does not allocate.
 func sameHeaderName(k, want string) bool {
 	if len(k) != len(want) {
 		return false
@@ -73,7 +76,7 @@ func foldHeaderByte(c byte) byte {
 	switch {
 	case 'A' <= c && c <= 'Z':
 		return c + 'a' - 'A'
-	case c == '_':
+	case c == '_' || c == '.':
 		return '-'
 	}
 	return c

@@ -39,6 +39,11 @@ type Options struct {
 	// -Host and -Proto are kept, and the other forwarding headers (see
 	// forwardingHeaders). From others they are replaced or removed.
 	Trusted Trusted
+	// PassClientHeaders are the names of clientIdentityHeaders that pass
+	// from the client as it sent them (RP_PASS_CLIENT_HEADERS); check them
+	// with CheckPassClientHeaders. rp's own identity headers are removed
+	// whatever this says.
+	PassClientHeaders []string
 	// PassAccessToken removes the client's Authorization on every request,
 	// also when a request has no access token to send in its place.
 	PassAccessToken bool
@@ -63,6 +68,7 @@ type Upstream struct {
 	target    *url.URL
 	host      string
 	passToken bool
+	passNames []string
 	proto     string
 	trusted   Trusted
 	cookie    string
@@ -88,6 +94,7 @@ func New(o Options) *Upstream {
 		target:    o.URL,
 		host:      o.Host,
 		passToken: o.PassAccessToken,
+		passNames: o.PassClientHeaders,
 		proto:     o.Proto,
 		trusted:   o.Trusted,
 		cookie:    o.CookieName,
@@ -115,7 +122,9 @@ func (u *Upstream) Transport() http.RoundTripper { return u.transport }
 
 // Serve proxies r to the upstream with id's identity headers, after
 // removing every client-sent spelling of them (and of Authorization when
-// id carries an access token) and rp's cookie. It clears the server's read
+// id carries an access token), of other products' identity headers (but
+// those in PassClientHeaders), of headers naming another URL, and rp's
+// cookie. It clears the server's read
 // and write deadlines for this request first, so that uploads, event
 // streams, long downloads and WebSockets are not cut by the http.Server's
 // ReadTimeout and WriteTimeout, which stay for rp's own pages; the
@@ -178,6 +187,7 @@ func (u *Upstream) rewriteFor(pr *httputil.ProxyRequest, id Identity) {
 
 	// Other spellings an app behind CGI, WSGI or PHP would read as these.
 	stripSpellings(h, "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto")
+	stripSpellings(h, urlHeaders...)
 	trusted := u.trusted.Contains(in.RemoteAddr)
 	if !trusted {
 		stripSpellings(h, forwardingHeaders...)
@@ -224,24 +234,30 @@ func (u *Upstream) rewriteFor(pr *httputil.ProxyRequest, id Identity) {
 	h.Set("X-Forwarded-Proto", proto)
 
 	StripIdentity(h, id.AccessToken != "" || u.passToken)
+	stripClientIdentity(h, u.passNames)
 	StripCookie(h, u.cookie)
 	SetIdentity(h, id)
 	if t := pr.Out.Trailer; len(t) > 0 {
 		// Trailers declared by the client: an app that merges them into
-		// the headers must not find identity, credentials or cookies.
+		// the headers must not find identity, credentials, cookies or
+		// another URL.
 		StripIdentity(t, true)
+		stripClientIdentity(t, u.passNames)
 		stripSpellings(t, "Cookie", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto")
+		stripSpellings(t, urlHeaders...)
+		stripSpellings(t, forwardingHeaders...)
 	}
 }
 
 // forwardingHeaders are what proxies tell apps about the original request
 // besides X-Forwarded-For, -Host and -Proto; apps that trust their proxy
 // build links and redirects from them, or take the client's address. Only
-// a trusted proxy's pass.
+// a trusted proxy's pass. Those naming the URL itself never pass
+// (urlHeaders).
 var forwardingHeaders = []string{
 	"X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Ssl", "X-Forwarded-Scheme",
-	"X-Forwarded-Server", "X-Forwarded-Uri", "X-Forwarded-Method", "X-Real-Ip", "True-Client-Ip",
-	"X-Client-Ip", "X-Original-Url", "X-Original-Uri", "X-Original-Host", "X-Rewrite-Url", "Front-End-Https",
+	"X-Forwarded-Server", "X-Forwarded-Method", "X-Real-Ip", "True-Client-Ip",
+	"X-Client-Ip", "X-Original-Host", "Front-End-Https", "X-Script-Name",
 }
 
 // modifyResponse keeps the app from setting, overwriting or deleting rp's

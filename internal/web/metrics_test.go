@@ -25,7 +25,7 @@ func metricValue(body, series string) string {
 // tokens, provider requests, refreshes and proxied requests are counted,
 // with labels from fixed sets only: no user, path or token ever appears.
 func TestMetricsCountWhatHappens(t *testing.T) {
-	h, _ := newProxy(t, withEnv("RP_PATH_RULES", "/admin=admins"))
+	h, _ := newProxy(t, withEnv("RP_PATH_RULES", "/admin=admins"), withEnv("RP_METRICS_ADDR", "main"))
 	shortTokens(h.op)
 	h.signInVia("/reports/secret-report-name?token=query-secret")
 	h.get("/page")
@@ -88,5 +88,36 @@ func TestMetricsElsewhere(t *testing.T) {
 	}
 	if len(a.requests()) == 0 {
 		t.Fatal("the app did not get /metrics")
+	}
+}
+
+// TestMetricsOffByDefault: without RP_METRICS_ADDR, anyone who reaches rp
+// does not read its metrics: rp's main listener has no /metrics, under
+// the prefix or not (in proxy mode without a prefix the path is the app's).
+func TestMetricsOffByDefault(t *testing.T) {
+	h := newHarness(t)
+	if r := h.get("/metrics"); r.StatusCode != http.StatusNotFound || strings.Contains(r.body, "rp_") {
+		t.Errorf("/metrics with the default settings: %d %.80q, want 404", r.StatusCode, r.body)
+	}
+	p, a := newProxy(t, withEnv("RP_PATH_PREFIX", ""))
+	p.signInVia("/")
+	if r := p.get("/metrics"); !strings.HasPrefix(r.body, "app page /metrics") {
+		t.Errorf("/metrics in proxy mode with the default settings: %d %.80q, want the app's page", r.StatusCode, r.body)
+	}
+	if len(a.requests()) == 0 {
+		t.Error("the app did not get /metrics")
+	}
+	q, _ := newProxy(t)
+	if r := q.get("/_rp/metrics"); r.StatusCode != http.StatusNotFound || strings.Contains(r.body, "rp_") {
+		t.Errorf("/_rp/metrics with the default settings: %d %.80q, want 404", r.StatusCode, r.body)
+	}
+}
+
+// TestMetricsOnMain: RP_METRICS_ADDR=main serves /metrics on the main
+// listener, under the prefix, as rp did before it had to be asked.
+func TestMetricsOnMain(t *testing.T) {
+	h := newHarness(t, withEnv("RP_METRICS_ADDR", "main"))
+	if r := h.get("/metrics"); r.StatusCode != http.StatusOK || !strings.Contains(r.body, "rp_store_reads_total") {
+		t.Errorf("/metrics with RP_METRICS_ADDR=main: %d %.80q", r.StatusCode, r.body)
 	}
 }

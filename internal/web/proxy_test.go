@@ -257,6 +257,66 @@ func TestProxyNeverPassesSpoofedIdentity(t *testing.T) {
 	}
 }
 
+// TestProxyRemovesOtherProxiesIdentityHeaders: the headers other proxies
+// use to tell their app who the user is never reach the app from a
+// client, in any spelling; RP_PASS_CLIENT_HEADERS lets one through by
+// name, exactly as the client sent it.
+func TestProxyRemovesOtherProxiesIdentityHeaders(t *testing.T) {
+	h, a := newProxy(t, withEnv("RP_PASS_CLIENT_HEADERS", "Cf-Access-Jwt-Assertion"))
+	h.signInVia("/")
+	req, _ := http.NewRequest("GET", h.base+"/page", nil)
+	for _, s := range []struct{ k, v string }{
+		{"Remote-User", "admin"}, {"REMOTE_USER", "admin"}, {"Remote.User", "admin"}, {"X-Remote-User", "admin"},
+		{"X_Remote_User", "admin"}, {"X-Remote-Group", "system:masters"}, {"X-Auth-Request-Email", "mallory@evil.example"},
+		{"x-auth-request-user", "mallory"}, {"X-Forwarded-Access-Token", "forged"}, {"X-Webauth-User", "admin"},
+		{"X.Webauth.User", "admin"}, {"X-authentik-groups", "admins"}, {"X.Forwarded.User", "mallory"},
+		{"Connection", "Remote-User"}, {"Cf-Access-Jwt-Assertion", "signed.jwt"},
+	} {
+		req.Header[s.k] = append(req.Header[s.k], s.v) // raw spellings, duplicates
+	}
+	if r := h.do(h.client, req); r.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", r.StatusCode)
+	}
+	got := a.last(t)
+	for k, vs := range got.Header {
+		joined := strings.Join(vs, ",")
+		if strings.Contains(joined, "admin") || strings.Contains(joined, "mallory") || strings.Contains(joined, "forged") {
+			t.Errorf("a client's identity header reached the app: %s: %q", k, vs)
+		}
+	}
+	if u := got.Header.Values("X-Forwarded-User"); len(u) != 1 || u[0] != "alice" {
+		t.Errorf("X-Forwarded-User = %q", u)
+	}
+	if v := got.Header.Values("Cf-Access-Jwt-Assertion"); len(v) != 1 || v[0] != "signed.jwt" {
+		t.Errorf("Cf-Access-Jwt-Assertion (RP_PASS_CLIENT_HEADERS) = %q, want the client's", v)
+	}
+}
+
+// TestProxyDropsURLHeadersFromTrustedProxies: a trusted proxy that passes
+// a client's X-Original-URL on does not make the app serve a path the
+// rules never checked.
+func TestProxyDropsURLHeadersFromTrustedProxies(t *testing.T) {
+	h, a := newProxy(t, withEnv("RP_TRUSTED_PROXIES", "127.0.0.1"), withEnv("RP_PATH_RULES", "/admin=admins"))
+	h.signInVia("/")
+	req, _ := http.NewRequest("GET", h.base+"/public", nil)
+	req.Header.Set("X-Original-URL", "/admin/users")
+	req.Header.Set("X-Rewrite-URL", "/admin/users")
+	req.Header.Set("X-Original-URI", "/admin/users")
+	req.Header.Set("X-Forwarded-Prefix", "/kept")
+	if r := h.do(h.client, req); r.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", r.StatusCode)
+	}
+	got := a.last(t)
+	for k, vs := range got.Header {
+		if strings.Contains(strings.Join(vs, ","), "/admin") {
+			t.Errorf("%s: %q reached the app", k, vs)
+		}
+	}
+	if v := got.Header.Get("X-Forwarded-Prefix"); v != "/kept" {
+		t.Errorf("X-Forwarded-Prefix from the trusted proxy = %q, want it kept", v)
+	}
+}
+
 func TestProxyPrefixAndRoutes(t *testing.T) {
 	h, a := newProxy(t)
 	// The app's /login and /profile are the app's; rp's are under /_rp.

@@ -46,10 +46,16 @@ type Deps struct {
 	// "" for none: /auth then never answers with the access token.
 	ForwardAuthSecret string
 
-	// Metrics records what rp does; nil records nothing. MetricsElsewhere
-	// leaves GET /metrics to another listener (RP_METRICS_ADDR).
-	Metrics          *metrics.Metrics
-	MetricsElsewhere bool
+	// PassClientHeaders are other products' identity headers that reach
+	// the app as the client sent them (RP_PASS_CLIENT_HEADERS), checked
+	// with proxy.CheckPassClientHeaders.
+	PassClientHeaders []string
+
+	// Metrics records what rp does; nil records nothing. MetricsHere
+	// serves GET /metrics among rp's routes (RP_METRICS_ADDR=main), where
+	// anyone who reaches rp reads it; otherwise the path is not rp's.
+	Metrics     *metrics.Metrics
+	MetricsHere bool
 
 	// Brand names the organisation on every page; the zero value shows rp.
 	Brand Brand
@@ -136,7 +142,7 @@ func New(d Deps) (*Server, error) {
 		groupsClaim: d.GroupsClaim,
 		refreshHold: d.ProviderTimeout + 5*time.Second,
 		metrics:     d.Metrics,
-		metricsHere: d.Metrics != nil && !d.MetricsElsewhere,
+		metricsHere: d.Metrics != nil && d.MetricsHere,
 		brand:       d.Brand,
 		frontLogout: d.Frontchannel,
 	}
@@ -166,6 +172,8 @@ func New(d Deps) (*Server, error) {
 			Error:           s.upstreamError,
 			Transport:       d.UpstreamTransport,
 			Logger:          d.Logger,
+
+			PassClientHeaders: d.PassClientHeaders,
 		})
 	}
 	p, err := parsePages(template.FuncMap{
