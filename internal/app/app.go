@@ -17,6 +17,7 @@ import (
 	"github.com/rp-project/rp/internal/metrics"
 	"github.com/rp-project/rp/internal/oidc"
 	"github.com/rp-project/rp/internal/proxy"
+	"github.com/rp-project/rp/internal/sealed"
 	"github.com/rp-project/rp/internal/session"
 	"github.com/rp-project/rp/internal/web"
 )
@@ -60,14 +61,20 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		o.Now = time.Now
 	}
 	cookieSecrets, weak := cfg.SealingSecrets()
+	if len(cfg.CookieSecrets) == 0 {
+		// A client secret may have been typed: a sealed cookie must not
+		// make it cheap to guess offline.
+		cookieSecrets = []string{sealed.Stretch(cfg.ClientSecret, cfg.SealingContext())}
+	}
 	if weak {
-		o.Logger.Warn("RP_COOKIE_SECRET is not set and the client secret is shorter than 32 characters: " +
+		o.Logger.Warn("RP_COOKIE_SECRET is not set and the client secret is short or does not look random: " +
 			"the cookies of sign-ins in flight are sealed with a key derived from it, and anyone can get such a cookie from /login " +
 			"and try to guess the client secret offline. Set RP_COOKIE_SECRET to 32 random characters (openssl rand -base64 32), " +
 			"the same on every instance")
 	}
 	sessions, err := session.Open(ctx, session.Options{
 		CookieSecrets: cookieSecrets,
+		CookieContext: cfg.SealingContext(),
 		Store:         cfg.SessionStore,
 		StorePassword: cfg.SessionStorePassword,
 		StoreTimeout:  cfg.SessionStoreTimeout,

@@ -94,14 +94,22 @@ const minCookieSecretLen = 32
 // SealingSecrets are the secrets that seal the cookies rp gives browsers
 // before sign-in and after sign-out: RP_COOKIE_SECRET's, or else the
 // client secret, which every instance of one deployment shares already
-// (rp derives a key of its own from it). weak is true when that client
-// secret is shorter than RP_COOKIE_SECRET may be: a sealed cookie, which
-// anyone can get from /login, would then let them guess it offline.
+// (rp stretches it, then derives a key of its own from it). weak is true
+// when that client secret is short or looks typed rather than random: a
+// sealed cookie, which anyone can get from /login, would then let them
+// guess it offline, slowed down only by the stretching.
 func (c Config) SealingSecrets() (secrets []string, weak bool) {
 	if len(c.CookieSecrets) > 0 {
 		return c.CookieSecrets, false
 	}
-	return []string{c.ClientSecret}, len(c.ClientSecret) < minCookieSecretLen
+	return []string{c.ClientSecret}, len(c.ClientSecret) < minCookieSecretLen || guessable(c.ClientSecret)
+}
+
+// SealingContext names this deployment in the keys of sealed cookies, so
+// that a deployment sharing a secret with another cannot open its cookies.
+// Every instance of one deployment has the same.
+func (c Config) SealingContext() string {
+	return "client_id=" + c.ClientID + " issuer=" + c.Issuer + " rp=" + c.BaseURL + c.PathPrefix
 }
 
 // PathRule says that the paths at and below Prefix need one of Groups.

@@ -270,7 +270,7 @@ func TestCookieSecrets(t *testing.T) {
 	long, other := "hX3kQ9vLmP2wRt7YbN4cZ8sJfG6dA1eU", "Wq5Tz0Rk+yH3nVb8Lm/P2xC7aS9dF4gJ1uE6iO0o"
 	t.Run("derived from the client secret by default", func(t *testing.T) {
 		e := valid()
-		e["RP_CLIENT_SECRET"] = strings.Repeat("s", 32)
+		e["RP_CLIENT_SECRET"] = "Kc8vQ2mZr5TnW9yHb3LpX7dF1gJ6sA4e" // as providers generate them
 		c, err := Load(nil, env(e), io.Discard)
 		if err != nil {
 			t.Fatal(err)
@@ -278,10 +278,12 @@ func TestCookieSecrets(t *testing.T) {
 		if got, weak := c.SealingSecrets(); len(got) != 1 || got[0] != e["RP_CLIENT_SECRET"] || weak {
 			t.Fatalf("SealingSecrets = %q, %v", got, weak)
 		}
-		e["RP_CLIENT_SECRET"] = "short"
-		c, _ = Load(nil, env(e), io.Discard)
-		if _, weak := c.SealingSecrets(); !weak {
-			t.Fatal("a 5-character client secret is not reported weak")
+		for _, typed := range []string{"short", "secretsecretsecretsecretsecret12"} {
+			e["RP_CLIENT_SECRET"] = typed
+			c, _ = Load(nil, env(e), io.Discard)
+			if _, weak := c.SealingSecrets(); !weak {
+				t.Fatalf("client secret %q is not reported weak", typed)
+			}
 		}
 	})
 	t.Run("several, rotated", func(t *testing.T) {

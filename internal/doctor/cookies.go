@@ -14,8 +14,8 @@ func (d *doctor) cookieSecret() Finding {
 		}
 	case weak:
 		f.Status = Warn
-		f.Detail = "sign-ins in flight are sealed with a key derived from the client secret, which is shorter than 32 characters: " +
-			"anyone can get such a cookie from /login and try to guess the client secret offline"
+		f.Detail = "sign-ins in flight are sealed with a key derived from the client secret, which is short or does not look random: " +
+			"anyone can get such a cookie from /login and try to guess the client secret offline (each guess costs 600,000 PBKDF2 rounds)"
 		f.Fix = "set RP_COOKIE_SECRET (or RP_COOKIE_SECRET_FILE) to 32 random characters, the same on every instance: openssl rand -base64 32"
 	default:
 		f.Status, f.Detail = OK, "sign-ins in flight are sealed with a key derived from the client secret (set RP_COOKIE_SECRET to keep them apart)"

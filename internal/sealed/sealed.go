@@ -7,8 +7,12 @@
 package sealed
 
 import (
+	"bytes"
 	"crypto/hkdf"
+	"crypto/pbkdf2"
 	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -29,6 +33,24 @@ const Leeway = time.Minute
 // keyInfo separates these keys from any other use of the same secret.
 const keyInfo = "rp sealed browser values v1"
 
+// StretchIterations is PBKDF2-SHA256's work factor in Stretch: OWASP's
+// figure for passwords (2023), about 0.1 s of one core, once at start.
+const StretchIterations = 600_000
+
+// Stretch turns a secret that may not be random (a client secret someone
+// typed) into one fit for New, with PBKDF2-SHA256 salted by context: a
+// sealed value, which anyone can get from rp, then costs whoever guesses
+// the secret offline StretchIterations hashes per guess instead of one.
+func Stretch(secret, context string) string {
+	k, err := pbkdf2.Key(sha256.New, secret, []byte(keyInfo+"\x00"+context), StretchIterations, 32)
+	if err != nil {
+		// Only for parameters outside FIPS 140-3's bounds, which these
+		// are not.
+		panic(fmt.Sprintf("sealed: stretching a secret: %v", err))
+	}
+	return hex.EncodeToString(k)
+}
+
 // Sealer seals with its first key and opens with any of its keys, so that a
 // secret can be rotated without cutting what browsers carry.
 type Sealer struct {
@@ -36,11 +58,13 @@ type Sealer struct {
 	enc  jose.Encrypter
 }
 
-// New derives one 256-bit key from each secret (HKDF-SHA256) and returns a
-// Sealer. The first secret seals; all open. A key is only as strong as its
-// secret: give at least 32 random bytes (the caller checks; an empty
-// secret is refused).
-func New(secrets ...string) (*Sealer, error) {
+// New derives one 256-bit key from each secret (HKDF-SHA256, salted by
+// context, which names the deployment: values sealed for one do not open
+// in another that shares a secret) and returns a Sealer. The first secret
+// seals; all open. A key is only as strong as its secret: give at least
+// 32 random bytes, or Stretch a secret that may not be random. An empty
+// secret is refused.
+func New(context string, secrets ...string) (*Sealer, error) {
 	if len(secrets) == 0 {
 		return nil, errors.New("sealed: no secret")
 	}
@@ -49,7 +73,7 @@ func New(secrets ...string) (*Sealer, error) {
 		if secret == "" {
 			return nil, fmt.Errorf("sealed: secret %d is empty", i+1)
 		}
-		k, err := hkdf.Key(sha256.New, []byte(secret), nil, keyInfo, 32)
+		k, err := hkdf.Key(sha256.New, []byte(secret), []byte(context), keyInfo, 32)
 		if err != nil {
 			return nil, fmt.Errorf("sealed: deriving a key: %w", err)
 		}
@@ -72,13 +96,24 @@ type claims struct {
 }
 
 // Seal returns v sealed for purpose until expiry, in a form that is safe
-// as a cookie value (base64url and dots).
+// as a cookie value (base64url and dots). The claims are encoded without
+// HTML escaping, so a value holding a URL's & < > stays its own size.
 func (s *Sealer) Seal(purpose string, v any, now, expiry time.Time) (string, error) {
 	c := claims{
 		Claims: jwt.Claims{Audience: jwt.Audience{purpose}, IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(expiry)},
 		Value:  v,
 	}
-	out, err := jwt.Encrypted(s.enc).Claims(c).Serialize()
+	var b bytes.Buffer
+	e := json.NewEncoder(&b)
+	e.SetEscapeHTML(false)
+	if err := e.Encode(c); err != nil {
+		return "", fmt.Errorf("sealed: encoding %s: %w", purpose, err)
+	}
+	obj, err := s.enc.Encrypt(bytes.TrimRight(b.Bytes(), "\n"))
+	if err != nil {
+		return "", fmt.Errorf("sealed: sealing %s: %w", purpose, err)
+	}
+	out, err := obj.CompactSerialize()
 	if err != nil {
 		return "", fmt.Errorf("sealed: sealing %s: %w", purpose, err)
 	}
@@ -89,19 +124,21 @@ func (s *Sealer) Seal(purpose string, v any, now, expiry time.Time) (string, err
 // ErrInvalid when no key opens it, it was sealed for another purpose, or
 // its expiry has passed.
 func (s *Sealer) Open(purpose, sealed string, now time.Time, v any) error {
-	tok, err := jwt.ParseEncrypted(sealed, []jose.KeyAlgorithm{jose.DIRECT}, []jose.ContentEncryption{jose.A256GCM})
+	obj, err := jose.ParseEncryptedCompact(sealed, []jose.KeyAlgorithm{jose.DIRECT}, []jose.ContentEncryption{jose.A256GCM})
+	if err != nil {
+		return ErrInvalid
+	}
+	var plain []byte
+	for _, k := range s.keys {
+		if plain, err = obj.Decrypt(k); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return ErrInvalid
 	}
 	c := claims{Value: v}
-	opened := false
-	for _, k := range s.keys {
-		if tok.Claims(k, &c) == nil {
-			opened = true
-			break
-		}
-	}
-	if !opened || c.Expiry == nil {
+	if json.Unmarshal(plain, &c) != nil || c.Expiry == nil {
 		return ErrInvalid
 	}
 	// Another instance, whose clock may differ a little, may have sealed it.

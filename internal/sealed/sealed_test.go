@@ -12,6 +12,8 @@ type value struct {
 	ReturnTo string `json:"return_to"`
 }
 
+const ctx = "rp https://app.example https://sso.example"
+
 const (
 	secretA = "0123456789abcdef0123456789abcdef-a"
 	secretB = "0123456789abcdef0123456789abcdef-b"
@@ -19,7 +21,7 @@ const (
 
 func TestSealOpen(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	s, err := New(secretA)
+	s, err := New(ctx, secretA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +60,7 @@ func TestSealOpen(t *testing.T) {
 		"empty":   func() error { return s.Open("signin", "", now, &got) },
 		"garbage": func() error { return s.Open("signin", "a.b.c.d.e", now, &got) },
 		"another key": func() error {
-			other, _ := New(secretB)
+			other, _ := New(ctx, secretB)
 			return other.Open("signin", sealed, now, &got)
 		},
 	}
@@ -73,12 +75,12 @@ func TestSealOpen(t *testing.T) {
 
 func TestRotation(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	old, _ := New(secretA)
+	old, _ := New(ctx, secretA)
 	sealed, err := old.Seal("signin", value{State: "S"}, now, now.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rotated, err := New(secretB, secretA)
+	rotated, err := New(ctx, secretB, secretA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,10 +95,50 @@ func TestRotation(t *testing.T) {
 }
 
 func TestEmptySecretRefused(t *testing.T) {
-	if _, err := New(secretA, ""); err == nil {
+	if _, err := New(ctx, secretA, ""); err == nil {
 		t.Fatal("an empty secret was accepted")
 	}
-	if _, err := New(); err == nil {
+	if _, err := New(ctx); err == nil {
 		t.Fatal("no secret was accepted")
+	}
+}
+
+func TestAnotherDeploymentCannotOpen(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	a, _ := New("rp https://a.example", secretA)
+	b, _ := New("rp https://b.example", secretA)
+	sealed, err := a.Seal("signin", value{State: "S"}, now, now.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got value
+	if err := b.Open("signin", sealed, now, &got); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a value sealed for another deployment with the same secret opened: %v", err)
+	}
+}
+
+// TestURLsKeepTheirSize: a return path full of & (a dashboard's query)
+// must not grow sixfold by HTML escaping and outgrow a cookie.
+func TestURLsKeepTheirSize(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	s, _ := New(ctx, secretA)
+	path := "/?" + strings.Repeat("a=1&", 510)
+	sealed, err := s.Seal("signin", value{ReturnTo: path}, now, now.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sealed) > 3000 {
+		t.Fatalf("a 2 KiB path sealed into %d bytes", len(sealed))
+	}
+	var got value
+	if err := s.Open("signin", sealed, now, &got); err != nil || got.ReturnTo != path {
+		t.Fatalf("opened %q, %v", got.ReturnTo, err)
+	}
+}
+
+func TestStretch(t *testing.T) {
+	a, b := Stretch("typed secret", "one"), Stretch("typed secret", "two")
+	if len(a) != 64 || a == b || a != Stretch("typed secret", "one") {
+		t.Fatalf("Stretch: %s %s", a, b)
 	}
 }

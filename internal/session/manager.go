@@ -38,6 +38,9 @@ type Options struct {
 	// of this process, so that a sign-in finishes only on the instance
 	// that started it (tests, and one instance with the memory store).
 	CookieSecrets []string
+	// CookieContext names the deployment in the keys of sealed cookies
+	// (see sealed.New); the same on every instance.
+	CookieContext string
 	// AccessTokenInSession keeps a copy of the access token in the
 	// session's data, for requests that pass it on without a second read.
 	AccessTokenInSession bool
@@ -111,7 +114,7 @@ func Open(ctx context.Context, o Options) (*Manager, error) {
 	if len(o.CookieSecrets) == 0 {
 		o.CookieSecrets = []string{rand.Text() + rand.Text()}
 	}
-	sealer, err := sealed.New(o.CookieSecrets...)
+	sealer, err := sealed.New(o.CookieContext, o.CookieSecrets...)
 	if err != nil {
 		return nil, fmt.Errorf("session: cookie secrets: %w", err)
 	}

@@ -23,7 +23,19 @@ const PendingLifetime = 10 * time.Minute
 const (
 	maxPending      = 5
 	maxPendingBytes = 6 << 10
+	// maxPendingCookie is the most one sign-in's cookie may take, name
+	// and value: browsers keep cookies of up to 4096 bytes.
+	maxPendingCookie = 4000
+	// maxPendingSeen bounds how many sign-in cookies a /login looks at
+	// and deletes: a browser holds at most maxPending, and a request
+	// carrying thousands must not get thousands of deletions back.
+	maxPendingSeen = 16
 )
+
+// ErrPendingTooLarge is returned by AddPending when a sign-in would not fit
+// in one cookie (a very long return path); start it again with a shorter
+// one.
+var ErrPendingTooLarge = errors.New("session: the sign-in does not fit in a cookie")
 
 // Purposes of sealed cookies: a value sealed for one is refused for the
 // other.
@@ -91,6 +103,9 @@ func (m *Manager) AddPending(w http.ResponseWriter, r *http.Request, p PendingAu
 		return fmt.Errorf("session: sealing a pending sign-in: %w", err)
 	}
 	name := m.pendingPrefix() + p.State
+	if len(name)+len(value) > maxPendingCookie {
+		return ErrPendingTooLarge
+	}
 
 	type inFlight struct {
 		name    string
@@ -102,6 +117,9 @@ func (m *Manager) AddPending(w http.ResponseWriter, r *http.Request, p PendingAu
 	for _, c := range r.Cookies() {
 		if !strings.HasPrefix(c.Name, m.pendingPrefix()) || seen[c.Name] {
 			continue
+		}
+		if len(seen) == maxPendingSeen {
+			break
 		}
 		seen[c.Name] = true
 		q, ok := m.openPending(c, now)

@@ -2,8 +2,10 @@ package session
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -209,6 +211,28 @@ func TestSeenStatesAreBounded(t *testing.T) {
 	}
 	if len(s.until) > maxSeenStates || len(s.order) > maxSeenStates {
 		t.Fatalf("%d states remembered, want at most %d", len(s.until), maxSeenStates)
+	}
+}
+
+// TestPendingJunkCookies: a request carrying thousands of cookies named
+// like sign-ins gets a bounded answer, and a sign-in that cannot fit in a
+// cookie is refused rather than sent for the browser to drop.
+func TestPendingJunkCookies(t *testing.T) {
+	m := openMemory(t, Options{})
+	r := httptest.NewRequest("GET", "/login", nil)
+	for i := range 3000 {
+		r.AddCookie(&http.Cookie{Name: "rp_session_signin_J" + strconv.Itoa(i), Value: "x"})
+	}
+	w := httptest.NewRecorder()
+	if err := m.AddPending(w, r, PendingAuth{State: "NEW"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(w.Result().Cookies()); n > maxPendingSeen+1 {
+		t.Fatalf("%d Set-Cookie lines for one /login", n)
+	}
+	huge := PendingAuth{State: "BIG", ReturnTo: "/" + strings.Repeat("\x01", 1500)}
+	if err := m.AddPending(httptest.NewRecorder(), httptest.NewRequest("GET", "/login", nil), huge); !errors.Is(err, ErrPendingTooLarge) {
+		t.Fatalf("an oversized sign-in: %v", err)
 	}
 }
 

@@ -27,9 +27,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	err = s.sessions.AddPending(w, r, session.PendingAuth{
-		State: a.State, Nonce: a.Nonce, Verifier: a.Verifier, ReturnTo: returnTo, Created: s.now(),
-	})
+	p := session.PendingAuth{State: a.State, Nonce: a.Nonce, Verifier: a.Verifier, ReturnTo: returnTo, Created: s.now()}
+	err = s.sessions.AddPending(w, r, p)
+	if errors.Is(err, session.ErrPendingTooLarge) {
+		// The sign-in still works; it comes back home instead.
+		s.log.Info("return path too long to keep through sign-in; the user returns home", "bytes", len(returnTo), "request_id", requestID(ctx))
+		p.ReturnTo = s.home
+		err = s.sessions.AddPending(w, r, p)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -131,5 +132,25 @@ func TestTamperedSignInCookieIsRefused(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), cookie.Value[:20]) {
 		t.Error("the log quotes the cookie")
+	}
+}
+
+// TestLongReturnPathSurvivesSignIn: the longest return path rp keeps, made
+// of the characters a dashboard's query is full of, fits the sign-in
+// cookie and is where the user lands.
+func TestLongReturnPathSurvivesSignIn(t *testing.T) {
+	h := newHarness(t)
+	path := "/dash?" + strings.Repeat("a=<1>&", 340)
+	path = path[:2000]
+	login := h.get("/login?return_to=" + url.QueryEscape(path))
+	for _, c := range login.Cookies() {
+		if n := len(c.Name) + len(c.Value); n > 4096 {
+			t.Fatalf("the sign-in cookie is %d bytes: browsers drop it", n)
+		}
+	}
+	r := h.get(h.expectRedirect(h.get(h.expectRedirect(login, http.StatusSeeOther)), http.StatusFound))
+	got := h.expectRedirect(r, http.StatusSeeOther)
+	if want := mustURL(t, h.base+path).RequestURI(); got != want {
+		t.Fatalf("landed on %.80q…, want %.80q…", got, want)
 	}
 }
