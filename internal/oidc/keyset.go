@@ -87,6 +87,10 @@ type keyFetch struct {
 	err  error // set before done is closed
 }
 
+// maxJWKSBytes bounds the key set read from jwks_uri, as every provider
+// response is bounded.
+const maxJWKSBytes = 1 << 20
+
 // kidsRemembered bounds how many absent kids each use remembers.
 const kidsRemembered = 1024
 
@@ -108,7 +112,7 @@ func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error
 	if !ok {
 		call = &keyCall{use: forLogoutTokens}
 	}
-	jws, err := jose.ParseSigned(jwt, []jose.SignatureAlgorithm{k.alg})
+	jws, err := jose.ParseSignedCompact(jwt, []jose.SignatureAlgorithm{k.alg})
 	if err != nil {
 		return nil, fmt.Errorf("oidc: malformed JWS: %w", err)
 	}
@@ -121,10 +125,14 @@ func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error
 	arrived := k.started // fetches started before this token arrived
 	k.mu.Unlock()
 	for {
-		if payload, ok := k.verifyCached(jws, kid); ok {
+		payload, ok, tried := k.verifyCached(jws, kid)
+		if ok {
 			return payload, nil
 		}
-		f, err := k.refresh(call.use, kid, arrived)
+		f, err := k.refresh(call.use, kid, arrived, tried)
+		if errors.Is(err, errKeysChanged) {
+			continue
+		}
 		if err != nil {
 			var ke *KeysError
 			if errors.As(err, &ke) {
@@ -148,27 +156,37 @@ func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error
 }
 
 // verifyCached verifies with the cached keys that kid names (all of them
-// when the token names none), as go-oidc's remote key set does.
-func (k *keySet) verifyCached(jws *jose.JSONWebSignature, kid string) ([]byte, bool) {
+// when the token names none), as go-oidc's remote key set does. tried is
+// the fetch those keys came from.
+func (k *keySet) verifyCached(jws *jose.JSONWebSignature, kid string) (payload []byte, ok bool, tried uint64) {
 	k.mu.Lock()
-	keys := k.keys
+	keys, tried := k.keys, k.fetched
 	k.mu.Unlock()
 	for i := range keys {
 		if kid == "" || keys[i].KeyID == kid {
 			if payload, err := jws.Verify(&keys[i]); err == nil {
-				return payload, true
+				return payload, true, tried
 			}
 		}
 	}
-	return nil, false
+	return nil, false, tried
 }
+
+// errKeysChanged tells VerifySignature that keys newer than the ones it
+// tried have arrived in between: it verifies again before deciding.
+var errKeysChanged = errors.New("oidc: the keys changed while a token was verified")
 
 // refresh decides, for a token that no cached key verifies, between
 // refusing it, waiting for a fetch in flight, and starting one. arrived
-// is how many fetches had started when the token arrived.
-func (k *keySet) refresh(use keyUse, kid string, arrived uint64) (*keyFetch, error) {
+// is how many fetches had started when the token arrived, and tried the
+// fetch whose keys failed to verify it: when newer keys have arrived
+// since, it answers errKeysChanged, never a refusal.
+func (k *keySet) refresh(use keyUse, kid string, arrived, tried uint64) (*keyFetch, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.fetched != tried {
+		return nil, errKeysChanged
+	}
 	cached := k.holds(kid)
 	if k.fetched > arrived {
 		// Keys fetched after the token arrived do not verify it.
@@ -257,9 +275,12 @@ func (k *keySet) download() ([]jose.JSONWebKey, error) {
 		return nil, fmt.Errorf("oidc: fetching the JWKS: %w", err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("oidc: reading the JWKS: %w", err)
+	}
+	if len(body) > maxJWKSBytes {
+		return nil, fmt.Errorf("oidc: the JWKS is larger than %d bytes", maxJWKSBytes)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("oidc: jwks_uri answered HTTP %d", resp.StatusCode)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
+
 	"github.com/rp-project/rp/internal/testprovider"
 )
 
@@ -358,5 +360,43 @@ func TestParseJWKS(t *testing.T) {
 	}
 	if _, err := parseJWKS([]byte(`<html>`)); err == nil {
 		t.Fatal("not JSON, no error")
+	}
+}
+
+// TestKeySetKeysArrivingMidVerificationAreTried: a token whose key is
+// fetched (for another token) between its look at the cache and its
+// decision is verified with the new keys, never refused: the refusal would
+// be final for a genuine token.
+func TestKeySetKeysArrivingMidVerificationAreTried(t *testing.T) {
+	c, op, _ := keysClient(t)
+	m, err := c.metadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := m.keys
+	op.Rotate(t, false)
+	raw := genuineLogoutToken(op)
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid := jws.Signatures[0].Header.KeyID
+	ks.mu.Lock()
+	arrived := ks.started
+	ks.mu.Unlock()
+	// This token looks at the cache: the new key is not there.
+	if _, ok, tried := ks.verifyCached(jws, kid); ok {
+		t.Fatal("the new key was cached already")
+	} else {
+		// Another token fetches the keys in between.
+		if _, err := verifyAs(t, c, forIDTokens, genuineIDToken(op)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ks.refresh(forLogoutTokens, kid, arrived, tried); !errors.Is(err, errKeysChanged) {
+			t.Fatalf("refresh after new keys arrived: %v, want errKeysChanged (verify again)", err)
+		}
+	}
+	if _, err := verifyAs(t, c, forLogoutTokens, raw); err != nil {
+		t.Fatalf("the token: %v", err)
 	}
 }
