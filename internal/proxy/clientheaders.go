@@ -20,14 +20,15 @@ type clientHeader struct {
 // clientIdentityHeaders is the documented list of identity headers that are
 // not rp's own (those are HeaderUser and the others, removed by
 // StripIdentity). In proxy mode rp removes every header that reads as one
-// of them (sameHeaderName: any case, '_' or '.' for '-', every duplicate,
-// as trailers too) unless the admin lets it through by name
-// (RP_PASS_CLIENT_HEADERS). The README's "Other products' identity
-// headers" mirrors it, and a test checks that it does.
+// of them (sameHeaderName and hasHeaderPrefix: any case, any punctuation
+// for '-', every duplicate, as trailers too) unless the admin lets it
+// through by name (RP_PASS_CLIENT_HEADERS). The README's "Other products'
+// identity headers" mirrors it, and a test checks that it does.
 //
-// Left out on purpose: Authorization (see Options.PassAccessToken), and
-// names that are also clients' own credentials elsewhere, such as
-// X-Auth-Token and X-Auth-User (OpenStack, Swift).
+// Left out on purpose: Authorization (see Options.PassAccessToken), names
+// that are also clients' own credentials elsewhere, such as X-Auth-Token
+// and X-Auth-User (OpenStack, Swift), and names too generic to say who
+// set them (X-User, X-Email).
 var clientIdentityHeaders = []clientHeader{
 	{"Remote-User", false, "Authelia; apps that take Apache's REMOTE_USER from a header (Django and others)"},
 	{"Remote-Email", false, "Authelia"},
@@ -36,6 +37,7 @@ var clientIdentityHeaders = []clientHeader{
 	{"X-Remote-User", false, "Kubernetes authenticating proxy"},
 	{"X-Remote-Group", false, "Kubernetes authenticating proxy"},
 	{"X-Remote-Extra-", true, "Kubernetes authenticating proxy"},
+	{"X-Remote-Groups", false, "kube-rbac-proxy (with X-Remote-User)"},
 	{"Impersonate-", true, "Kubernetes impersonation (User, Group, Uid, Extra-...)"},
 	{"X-Auth-Request-", true, "oauth2-proxy (User, Email, Preferred-Username, Groups, Access-Token)"},
 	{"X-Forwarded-Access-Token", false, "oauth2-proxy"},
@@ -65,6 +67,9 @@ var clientIdentityHeaders = []clientHeader{
 	{"X-Credential-Username", false, "Kong"},
 	{"X-Anonymous-Consumer", false, "Kong"},
 	{"X-Authenticated-", true, "Kong (Userid, Scope, Groups)"},
+	{"X-Userinfo", false, "openid-connect plugins of Apache APISIX and Kong (kong-oidc, on lua-resty-openidc)"},
+	{"X-Id-Token", false, "openid-connect plugins of Apache APISIX and Kong (kong-oidc, on lua-resty-openidc)"},
+	{"X-Access-Token", false, "openid-connect plugins of Apache APISIX and Kong (kong-oidc, on lua-resty-openidc)"},
 	{"Oidc-", true, "Apache mod_auth_openidc (OIDC_CLAIM_email, OIDC_access_token, ...)"},
 	{"Shib-", true, "Shibboleth"},
 	{"Oam-Remote-User", false, "Oracle Access Manager"},
@@ -96,21 +101,25 @@ var clientIdentityIndex = func() (idx [512][]clientHeader) {
 	return idx
 }()
 
-// indexKey is the folded first byte of a header name, or for names that
-// start with "X-" (in any spelling) 256 plus the folded third byte.
+// indexKey is the first letter or digit of a header name, in lower case,
+// or when that is 'x', 256 plus the second (X-Remote-User and x~remote_user
+// both give 256+'r'). Names that sameHeaderName or hasHeaderPrefix match
+// share their first letters and digits, so they share their key.
 func indexKey(k string) int {
-	if len(k) >= 3 && foldHeaderByte(k[0]) == 'x' && foldHeaderByte(k[1]) == '-' {
-		return 256 + int(foldHeaderByte(k[2]))
+	i := nextAlnum(k, 0)
+	if i == len(k) {
+		return 0
 	}
-	return int(foldHeaderByte(k[0]))
+	c := alnumFold[k[i]]
+	if j := nextAlnum(k, i+1); c == 'x' && j < len(k) {
+		return 256 + int(alnumFold[k[j]])
+	}
+	return int(c)
 }
 
 // isClientIdentityHeader reports whether header name k reads as a name of
 // clientIdentityHeaders, or starts with one of its prefixes.
 func isClientIdentityHeader(k string) bool {
-	if k == "" {
-		return false
-	}
 	for _, c := range clientIdentityIndex[indexKey(k)] {
 		if c.Prefix && hasHeaderPrefix(k, c.Name) || !c.Prefix && sameHeaderName(k, c.Name) {
 			return true
@@ -136,11 +145,6 @@ func readsAsOneOf(k string, names []string) bool {
 		}
 	}
 	return false
-}
-
-// hasHeaderPrefix is sameHeaderName for the first len(prefix) bytes of k.
-func hasHeaderPrefix(k, prefix string) bool {
-	return len(k) >= len(prefix) && sameHeaderName(k[:len(prefix)], prefix)
 }
 
 // CheckPassClientHeaders checks the names an admin lets through from the

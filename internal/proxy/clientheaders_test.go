@@ -44,6 +44,10 @@ Cf-Access-Authenticated-User-Email: evil@evil.example
 X-Goog-Authenticated-User-Email: evil@evil.example
 X-Amzn-Oidc-Identity: evil
 X-Ms-Client-Principal-Name: evil
+X-Userinfo: evil-userinfo
+X-Id-Token: evil-id-token
+X-Access-Token: evil-access-token
+X-Remote-Groups: evil-system:masters
 X.Forwarded.User: evil-dotted-own
 X-Forwarded_Email: evil-mixed-own
 X-App: kept`
@@ -108,14 +112,17 @@ func TestServeRemovesEveryListedHeader(t *testing.T) {
 	}
 }
 
-// spellings are name in upper case with '_', in lower case with '.', and
-// with every separator alternating between the three.
+// spellings are name in upper case with '_', in lower case with '.', with
+// every separator alternating between the three, and with every separator
+// one of the other punctuation HTTP allows in a name (which lighttpd's CGI
+// and FastCGI, and Apache httpd before 2.4, turn into '_' too).
 func spellings(name string) []string {
-	mixed := []byte(name)
+	mixed, punct := []byte(name), []byte(name)
 	n := 0
 	for i, c := range mixed {
 		if c == '-' {
 			mixed[i] = "_.-"[n%3]
+			punct[i] = "~+!%|^#$&'*`"[n%12]
 			n++
 		}
 	}
@@ -123,6 +130,7 @@ func spellings(name string) []string {
 		strings.ToUpper(strings.ReplaceAll(name, "-", "_")),
 		strings.ToLower(strings.ReplaceAll(name, "-", ".")),
 		string(mixed),
+		string(punct),
 	}
 }
 
@@ -209,7 +217,7 @@ func TestServeDropsURLHeadersFromEveryone(t *testing.T) {
 }
 
 func TestCheckPassClientHeaders(t *testing.T) {
-	if err := CheckPassClientHeaders([]string{"Remote-User", "x_auth_request_email", "X-Pomerium-Claim-Email", "Cf-Access-Jwt-Assertion"}); err != nil {
+	if err := CheckPassClientHeaders([]string{"Remote-User", "x_auth_request_email", "X-Pomerium-Claim-Email", "Cf-Access-Jwt-Assertion", "X-Userinfo"}); err != nil {
 		t.Errorf("listed names refused: %v", err)
 	}
 	if err := CheckPassClientHeaders(nil); err != nil {
@@ -219,6 +227,8 @@ func TestCheckPassClientHeaders(t *testing.T) {
 		{"X-Forwarded-User", "rp's own"},
 		{"x_forwarded_groups", "rp's own"},
 		{"X.Forwarded.Email", "rp's own"},
+		{"X~Forwarded~User", "rp's own"},
+		{"X-Forwarded+Groups", "rp's own"},
 		{"Authorization", "RP_PASS_ACCESS_TOKEN"},
 		{"X-Custom-User", "not a header rp removes"},
 		{"X-Original-URL", "not a header rp removes"},

@@ -24,11 +24,9 @@ const (
 )
 
 // StripIdentity deletes from h every header an app could take for one of
-// the four identity headers: any letter case, '_' or '.' in place of '-'
-// (CGI, WSGI and PHP map X-Forwarded-User and X_Forwarded_User to
-// HTTP_X_FORWARDED_USER, and PHP reads X.Forwarded.User as that too), and
-// every duplicate line. With alsoAuthorization it deletes Authorization
-// too, in the same spellings.
+// the four identity headers: any letter case and any punctuation in place
+// of '-' (sameHeaderName), and every duplicate line. With
+// alsoAuthorization it deletes Authorization too, in the same spellings.
 func StripIdentity(h http.Header, alsoAuthorization bool) {
 	for k := range h {
 		if isIdentityHeader(k) || alsoAuthorization && sameHeaderName(k, "Authorization") {
@@ -42,8 +40,8 @@ func isIdentityHeader(k string) bool {
 		sameHeaderName(k, HeaderPreferredUsername) || sameHeaderName(k, HeaderGroups)
 }
 
-// stripSpellings deletes from h every header that reads as name when
-// letter case is ignored and '_' or '.' taken for '-'.
+// stripSpellings deletes from h every header that reads as one of names
+// (sameHeaderName).
 func stripSpellings(h http.Header, names ...string) {
 	for k := range h {
 		for _, name := range names {
@@ -55,32 +53,80 @@ func stripSpellings(h http.Header, names ...string) {
 	}
 }
 
-// sameHeaderName reports whether header name k reads as want to a server
-// that ignores ASCII case and maps '_' to '-' (CGI's HTTP_* variables,
-// WSGI, PHP), or '.' to '-' (PHP turns the '.' that nginx and Caddy leave
-// in HTTP_X.FORWARDED.USER into '_'). It does not allocate.
+// sameHeaderName reports whether header name k has the ASCII letters and
+// digits of want, in order, ignoring case, with anything else between,
+// before or after them. That is every name an app could read as want:
+// CGI, WSGI and PHP map X_Forwarded_User to HTTP_X_FORWARDED_USER, PHP
+// maps the '.' of X.Forwarded.User too, and lighttpd's CGI, FastCGI and
+// SCGI and Apache httpd before 2.4 map every byte that is not a letter or
+// digit (X~Forwarded~User, X-Forwarded+User). It also takes names no app
+// reads as want (XForwardedUser, X--Forwarded-User), which nobody sends
+// for another purpose. It does not allocate.
 func sameHeaderName(k, want string) bool {
-	if len(k) != len(want) {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		a, b := foldHeaderByte(k[i]), foldHeaderByte(want[i])
-		if a != b {
+	// Most names differ in their first byte, a letter: answer at once.
+	if k != "" && want != "" {
+		if a, b := alnumFold[k[0]], alnumFold[want[0]]; a != b && a != 0 && b != 0 {
 			return false
 		}
+	}
+	end, ok := matchAlnum(k, want)
+	return ok && nextAlnum(k, end) == len(k)
+}
+
+// hasHeaderPrefix reports whether header name k starts with prefix, read
+// as sameHeaderName reads names. A prefix that ends in '-' needs some
+// punctuation there in k too: Oidc- takes Oidc_Claim and Oidc~Claim but not
+// Oidcfoo, which a CGI app reads as another name (HTTP_OIDCFOO).
+func hasHeaderPrefix(k, prefix string) bool {
+	end, ok := matchAlnum(k, prefix)
+	if !ok {
+		return false
+	}
+	if prefix != "" && prefix[len(prefix)-1] == '-' {
+		return end < len(k) && alnumFold[k[end]] == 0
 	}
 	return true
 }
 
-func foldHeaderByte(c byte) byte {
-	switch {
-	case 'A' <= c && c <= 'Z':
-		return c + 'a' - 'A'
-	case c == '_' || c == '.':
-		return '-'
+// matchAlnum walks the letters and digits of want and the same number of
+// letters and digits of k, skipping everything else, and reports whether
+// they are equal but for ASCII case; end is the index in k just past the
+// last one compared.
+func matchAlnum(k, want string) (end int, ok bool) {
+	i, j := 0, 0
+	for {
+		if j = nextAlnum(want, j); j == len(want) {
+			return i, true
+		}
+		if i = nextAlnum(k, i); i == len(k) || alnumFold[k[i]] != alnumFold[want[j]] {
+			return 0, false
+		}
+		i++
+		j++
 	}
-	return c
 }
+
+// nextAlnum returns the index of the first ASCII letter or digit of s at
+// or after i, or len(s).
+func nextAlnum(s string, i int) int {
+	for i < len(s) && alnumFold[s[i]] == 0 {
+		i++
+	}
+	return i
+}
+
+// alnumFold maps ASCII letters to lower case and digits to themselves;
+// every other byte to 0.
+var alnumFold = func() (t [256]byte) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c)
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = byte(c)
+		t[c-'a'+'A'] = byte(c)
+	}
+	return t
+}()
 
 // SetIdentity sets the identity headers on h; call StripIdentity first.
 // Control characters (C0, including CR, LF and NUL, and DEL) are removed

@@ -94,7 +94,7 @@ func rawExchange(t *testing.T, addr, head string) (*http.Response, net.Conn, *bu
 }
 
 // headerSpellings returns the values of every header in h that reads as
-// name to a CGI-style server (any case, '_' for '-'), by spelling.
+// name to sameHeaderName (any case, any punctuation for '-'), by spelling.
 func headerSpellings(h http.Header, name string) map[string][]string {
 	out := map[string][]string{}
 	for k, v := range h {

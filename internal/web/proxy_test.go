@@ -258,8 +258,8 @@ func TestProxyNeverPassesSpoofedIdentity(t *testing.T) {
 }
 
 // TestProxyRemovesOtherProxiesIdentityHeaders: the headers other proxies
-// use to tell their app who the user is never reach the app from a
-// client, in any spelling; RP_PASS_CLIENT_HEADERS lets one through by
+// use to tell their app who the user is, and the URL headers, never reach
+// the app from a client, in any spelling; RP_PASS_CLIENT_HEADERS lets one through by
 // name, exactly as the client sent it.
 func TestProxyRemovesOtherProxiesIdentityHeaders(t *testing.T) {
 	h, a := newProxy(t, withEnv("RP_PASS_CLIENT_HEADERS", "Cf-Access-Jwt-Assertion"))
@@ -271,6 +271,13 @@ func TestProxyRemovesOtherProxiesIdentityHeaders(t *testing.T) {
 		{"x-auth-request-user", "mallory"}, {"X-Forwarded-Access-Token", "forged"}, {"X-Webauth-User", "admin"},
 		{"X.Webauth.User", "admin"}, {"X-authentik-groups", "admins"}, {"X.Forwarded.User", "mallory"},
 		{"Connection", "Remote-User"}, {"Cf-Access-Jwt-Assertion", "signed.jwt"},
+		// Any punctuation for '-': lighttpd's CGI and FastCGI, and Apache
+		// httpd before 2.4, read each of these as the name itself.
+		{"X~Forwarded~User", "mallory"}, {"X-Forwarded+User", "mallory"}, {"X|Forwarded|Email", "mallory@evil.example"},
+		{"Remote!User", "admin"}, {"X-Auth-Request~Email", "mallory@evil.example"}, {"X%Original%URL", "/admin/users"},
+		{"X'Rewrite'Url", "/admin/users"}, {"X~Forwarded~Uri", "/admin/users"},
+		// Kong's and APISIX's openid-connect plugins, kube-rbac-proxy.
+		{"X-Userinfo", "forged"}, {"X-Id-Token", "forged"}, {"X-Access-Token", "forged"}, {"X-Remote-Groups", "admins"},
 	} {
 		req.Header[s.k] = append(req.Header[s.k], s.v) // raw spellings, duplicates
 	}
