@@ -61,15 +61,7 @@ func TestServeRemovesOtherProxiesIdentityHeaders(t *testing.T) {
 		{"no identity", Identity{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			up := echoUpstream(t)
-			u := New(Options{URL: mustURL(t, up.URL), Proto: "http"})
-			front := frontServer(t, u, tc.id, nil)
-			res, _, _ := rawExchange(t, front.Listener.Addr().String(), otherProxiesHead+"\nConnection: close")
-			defer res.Body.Close()
-			var s seen
-			if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
-				t.Fatal(err)
-			}
+			s := throughProxy(t, tc.id, otherProxiesHead)
 			for k, vs := range s.Header {
 				if slices.ContainsFunc(vs, func(v string) bool { return strings.Contains(v, "evil") }) {
 					t.Errorf("a client's identity header reached the app: %s: %q", k, vs)
@@ -83,6 +75,22 @@ func TestServeRemovesOtherProxiesIdentityHeaders(t *testing.T) {
 			}
 		})
 	}
+}
+
+// throughProxy sends the raw request head through rp's proxy, for the
+// identity id, and returns what the app saw.
+func throughProxy(t *testing.T, id Identity, head string) seen {
+	t.Helper()
+	up := echoUpstream(t)
+	u := New(Options{URL: mustURL(t, up.URL), Proto: "http"})
+	front := frontServer(t, u, id, nil)
+	res, _, _ := rawExchange(t, front.Listener.Addr().String(), head+"\nConnection: close")
+	defer res.Body.Close()
+	var s seen
+	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // TestServeRemovesEveryListedHeader sends, for every name and prefix of the

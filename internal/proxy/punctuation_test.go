@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -68,15 +67,7 @@ func TestServeRemovesPunctuatedSpellings(t *testing.T) {
 		{"no identity", Identity{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			up := echoUpstream(t)
-			u := New(Options{URL: mustURL(t, up.URL), Proto: "http"})
-			front := frontServer(t, u, tc.id, nil)
-			res, _, _ := rawExchange(t, front.Listener.Addr().String(), punctuatedHead+"\nConnection: close")
-			defer res.Body.Close()
-			var s seen
-			if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
-				t.Fatal(err)
-			}
+			s := throughProxy(t, tc.id, punctuatedHead)
 			for k, vs := range s.Header {
 				if slices.ContainsFunc(vs, func(v string) bool { return strings.Contains(v, "evil") }) {
 					t.Errorf("%s: %q reached the app (a CGI app reads it as %s)", k, vs, cgiVar(k))

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -427,28 +426,7 @@ func TestAuthIdentityHeadersCannotBeInjectedThroughClaims(t *testing.T) {
 
 func TestAuthPassAccessToken(t *testing.T) {
 	h := newForwardAuth(t, withEnv("RP_PASS_ACCESS_TOKEN", "true"), withForwardAuthSecret())
-	// Without email in the ID token rp asks UserInfo, with the access
-	// token: that is how the test learns it.
-	var mu sync.Mutex
-	var seen string
-	h.op.Set(func(k *testprovider.Knobs) {
-		k.IDTokenClaims = func(c map[string]any) { delete(c, "email") }
-		k.UserInfo = map[string]any{"email": "alice@example.com"}
-		k.Seen = func(r *http.Request) {
-			if strings.HasSuffix(r.URL.Path, "/userinfo") {
-				mu.Lock()
-				seen = r.Header.Get("Authorization")
-				mu.Unlock()
-			}
-		}
-	})
-	alice := h.signInAs("alice", nil)
-	mu.Lock()
-	bearer := seen
-	mu.Unlock()
-	if !strings.HasPrefix(bearer, "Bearer at-") {
-		t.Fatalf("rp did not call UserInfo with the access token: %q", bearer)
-	}
+	alice, bearer := h.signInForToken()
 	for _, p := range allProxies {
 		b := navigation("/app", alice)
 		b.header.Set("Authorization", "Bearer forged")
