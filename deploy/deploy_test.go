@@ -61,6 +61,9 @@ const (
 	keycloakHTTPPort  = 8080 // Keycloak's HTTP port inside its container (dev mode)
 	keycloakMgmtPort  = 9000 // Keycloak's management port: /health/*
 	keycloakImportDir = "/opt/keycloak/data/import/"
+	// keycloakVersionFile pins the Keycloak version, in one place: the
+	// compose image and the tests' distribution (scripts/keycloak).
+	keycloakVersionFile = "deploy/keycloak/VERSION"
 
 	redisDefaultPort = "6379"  // the redis image's port unless --port says otherwise
 	redisDefaultDir  = "/data" // the redis image's working directory, where the append-only file goes
@@ -265,6 +268,19 @@ func TestCompose(t *testing.T) {
 			}
 			if !regexp.MustCompile(`^26\.\d+\.\d+(-\d+)?$`).MatchString(tag) {
 				return fmt.Errorf("image %q: want a full 26.x.y tag (no latest, no floating 26 or 26.x), digest %q", s.keycloak.Image, digest)
+			}
+			return nil
+		}},
+		{"keycloak image is the version the tests run", func(s *stack) error {
+			// The tests in e2e/keycloak run Keycloak's own distribution of
+			// the version in deploy/keycloak/VERSION: compose must run the same.
+			raw, err := os.ReadFile(filepath.Join(repoRoot, keycloakVersionFile))
+			if err != nil {
+				return err
+			}
+			want := strings.TrimSpace(string(raw))
+			if _, tag, _ := splitImage(s.keycloak.Image); tag != want {
+				return fmt.Errorf("image %q: want tag %s, the version in %s that e2e/keycloak tests against", s.keycloak.Image, want, keycloakVersionFile)
 			}
 			return nil
 		}},
