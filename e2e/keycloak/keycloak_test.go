@@ -189,7 +189,10 @@ func startKeycloak() (*keycloak, error) {
 	k.cmd.Env = env
 	k.cmd.Stdout = k.log
 	k.cmd.Stderr = k.log
-	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// Its own process group, ended as one by stop. Should the test binary
+	// die first (a -timeout panic), SIGTERM reaches kc.sh, which passes it
+	// on to Java (or is Java, after a rebuild's exec).
+	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	began := time.Now()
 	if err := k.cmd.Start(); err != nil {
 		return fail(fmt.Errorf("starting Keycloak: %w", err))
