@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -56,6 +57,13 @@ func (d *doctor) discovery(ctx context.Context) (oidc.Discovery, time.Time, Find
 	return doc, date, f
 }
 
+// issuer compares the provider's name for itself with RP_ISSUER. When they
+// differ by host, the fix depends on which side is fixed: a provider that
+// names itself after the address rp reached it by (Keycloak without
+// KC_HOSTNAME) needs its hostname set; one with a fixed name elsewhere
+// needs RP_ISSUER (and RP_DISCOVERY_URL) to follow it, unless that name is
+// not what browsers use. Doctor cannot tell which address browsers use,
+// so the fix names the likelier side first and the other after it.
 func (d *doctor) issuer(doc oidc.Discovery) Finding {
 	f := Finding{Check: "issuer"}
 	if doc.Issuer == d.cfg.Issuer {
@@ -66,20 +74,42 @@ func (d *doctor) issuer(doc oidc.Discovery) Finding {
 	f.Detail = fmt.Sprintf("the provider names itself %q, but RP_ISSUER is %q", doc.Issuer, d.cfg.Issuer)
 	got, errGot := url.Parse(doc.Issuer)
 	want, errWant := url.Parse(d.cfg.Issuer)
-	if errGot == nil && errWant == nil && got.Path == want.Path && got.Host != want.Host {
-		f.Fix = fmt.Sprintf("they differ only by host: set RP_ISSUER=%s (the issuer as browsers and tokens see it) and RP_DISCOVERY_URL=%s (the address rp reaches the provider by); for Keycloak set KC_HOSTNAME to the browser-facing URL",
-			doc.Issuer, d.cfg.DiscoveryURL)
-		return f
+	disc, errDisc := url.Parse(d.cfg.DiscoveryURL)
+	switch {
+	case errGot != nil || errWant != nil || errDisc != nil || got.Path != want.Path:
+		f.Fix = fmt.Sprintf("set RP_ISSUER=%s exactly (scheme, host, port, path and trailing slash count)", doc.Issuer)
+	case got.Host == want.Host:
+		f.Fix = fmt.Sprintf("the provider thinks it is served over %s, browsers use %s: behind a TLS proxy, give Keycloak KC_PROXY_HEADERS=xforwarded (the proxy sending X-Forwarded-Proto) or KC_HOSTNAME=%s; or set RP_ISSUER=%s if that is what browsers use",
+			got.Scheme, want.Scheme, hostname(want), doc.Issuer)
+	case origin(got) == origin(disc):
+		f.Fix = fmt.Sprintf("the provider names itself after the address rp reached it by (%s), so its issuer is not fixed: give Keycloak KC_HOSTNAME=%s (the address browsers use) "+
+			"with KC_HOSTNAME_BACKCHANNEL_DYNAMIC=true (so rp may keep reaching it at RP_DISCOVERY_URL=%s), and keep RP_ISSUER; if browsers do use %s, set RP_ISSUER=%s instead",
+			origin(disc), hostname(want), d.cfg.DiscoveryURL, origin(got), doc.Issuer)
+	default:
+		f.Fix = fmt.Sprintf("the provider's name is %s (Keycloak: its KC_HOSTNAME): set RP_ISSUER=%s (the issuer as browsers and tokens see it) and RP_DISCOVERY_URL=%s (the address rp reaches the provider by); "+
+			"if browsers use %s instead, set KC_HOSTNAME=%s on Keycloak",
+			origin(got), doc.Issuer, d.cfg.DiscoveryURL, origin(want), hostname(want))
 	}
-	f.Fix = fmt.Sprintf("set RP_ISSUER=%s exactly (scheme, host, port, path and trailing slash count)", doc.Issuer)
 	return f
+}
+
+func origin(u *url.URL) string { return u.Scheme + "://" + u.Host }
+
+// hostname is the value of Keycloak's KC_HOSTNAME that makes issuer its
+// realm's issuer: the URL up to /realms/.
+func hostname(issuer *url.URL) string {
+	s := issuer.String()
+	if i := strings.Index(s, "/realms/"); i >= 0 {
+		return s[:i]
+	}
+	return origin(issuer)
 }
 
 func (d *doctor) clock(date time.Time) Finding {
 	f := Finding{Check: "clock"}
 	if date.IsZero() {
-		f.Status, f.Detail = Warn, "the provider sent no Date header; clock skew not measured"
-		f.Fix = "keep both clocks synchronised with NTP"
+		f.Status, f.Detail = Warn, "the provider sent no Date header (Keycloak sends none), so clock skew was not measured"
+		f.Fix = "keep both clocks synchronised with NTP; rp allows RP_CLOCK_SKEW=" + d.cfg.ClockSkew.String()
 		return f
 	}
 	skew := d.now().Sub(date)
@@ -130,10 +160,14 @@ func (d *doctor) metadata(doc oidc.Discovery) []Finding {
 }
 
 // client redeems a made-up code: a provider that authenticated the client
-// answers invalid_grant, one that did not answers invalid_client. Some
-// providers look at the code before the client, so a second try with a
-// wrong secret tells whether invalid_grant said anything about the secret.
-func (d *doctor) client(ctx context.Context, doc oidc.Discovery) Finding {
+// answers invalid_grant, one that did not answers invalid_client (Keycloak:
+// unauthorized_client, HTTP 401, for a known client's wrong secret). Some
+// providers look at the code before the client, and a public client needs
+// no secret, so a second try with a wrong secret tells whether
+// invalid_grant said anything about the secret. clientKnown says the
+// provider's authorization endpoint took the client id: a refusal is then
+// about the secret.
+func (d *doctor) client(ctx context.Context, doc oidc.Discovery, clientKnown bool) Finding {
 	f := Finding{Check: "client credentials"}
 	err := d.redeemMadeUpCode(ctx, doc, d.cfg.ClientSecret)
 	var re *oauth2.RetrieveError
@@ -145,25 +179,42 @@ func (d *doctor) client(ctx context.Context, doc oidc.Discovery) Finding {
 		var wrong *oauth2.RetrieveError
 		if errors.As(d.redeemMadeUpCode(ctx, doc, d.cfg.ClientSecret+"-rp-doctor-wrong"), &wrong) && wrong.ErrorCode == "invalid_grant" {
 			f.Status = Warn
-			f.Detail = "not verified: this provider checks the code before the client, so a made-up code cannot test the secret"
-			f.Fix = "sign in once; an invalid_client error in rp's log means RP_CLIENT_SECRET is wrong"
+			f.Detail = "not verified: a deliberately wrong secret got invalid_grant too, so the provider did not check the secret: " +
+				"the client may be public (it needs no secret), or the provider looks at the code before the client"
+			f.Fix = "make the client confidential (Keycloak: Client authentication On, then copy the secret from the Credentials tab); " +
+				"if it is, sign in once: invalid_client or unauthorized_client in rp's log means RP_CLIENT_SECRET is wrong"
 			return f
 		}
 		f.Status, f.Detail = OK, fmt.Sprintf("client %q authenticated with %s (a made-up code got invalid_grant, a wrong secret did not)", d.cfg.ClientID, d.cfg.TokenAuthMethod)
 	case errors.As(err, &re) && (re.ErrorCode == "invalid_client" || re.ErrorCode == "unauthorized" || status(re) == http.StatusUnauthorized):
-		f.Status, f.Detail = Fail, fmt.Sprintf("the provider refused client %q: %s", d.cfg.ClientID, re.ErrorCode)
-		f.Fix = "check RP_CLIENT_ID and RP_CLIENT_SECRET, and that the client is confidential with " + d.cfg.TokenAuthMethod + " (Keycloak: Client authentication ON, secret on the Credentials tab)"
+		f.Status, f.Detail = Fail, fmt.Sprintf("the provider refused client %q: %s", d.cfg.ClientID, oauthError(re))
+		if clientKnown {
+			f.Fix = fmt.Sprintf("RP_CLIENT_SECRET is not the secret of client %q (the provider knows the client: its authorization endpoint took it): "+
+				"copy it again (Keycloak: Clients → %s → Credentials → Client Secret), and check that the client authenticates with %s (Keycloak: Client Authenticator \"Client Id and Secret\")",
+				d.cfg.ClientID, d.cfg.ClientID, d.cfg.TokenAuthMethod)
+		} else {
+			f.Fix = "check RP_CLIENT_ID and RP_CLIENT_SECRET, and that the client is confidential with " + d.cfg.TokenAuthMethod + " (Keycloak: Client authentication ON, secret on the Credentials tab)"
+		}
 	case errors.As(err, &re) && re.ErrorCode == "unauthorized_client":
-		f.Status, f.Detail = Fail, "the client may not use the authorization code flow"
+		f.Status, f.Detail = Fail, "the client may not use the authorization code flow: "+oauthError(re)
 		f.Fix = "enable the standard (authorization code) flow for the client"
 	case errors.As(err, &re):
-		f.Status, f.Detail = Warn, fmt.Sprintf("the token endpoint answered %q (HTTP %d)", re.ErrorCode, status(re))
+		f.Status, f.Detail = Warn, fmt.Sprintf("the token endpoint answered %s (HTTP %d)", oauthError(re), status(re))
 		f.Fix = "expected invalid_grant for a made-up code; check the client's settings"
 	default:
 		f.Status, f.Detail = Fail, fmt.Sprintf("token endpoint unreachable: %v", err)
 		f.Fix = "make " + doc.TokenEndpoint + " reachable from rp"
 	}
 	return f
+}
+
+// oauthError is an OAuth error response as the provider put it: its code
+// and, when it gave one, its description.
+func oauthError(re *oauth2.RetrieveError) string {
+	if re.ErrorDescription == "" {
+		return re.ErrorCode
+	}
+	return fmt.Sprintf("%s (%q)", re.ErrorCode, re.ErrorDescription)
 }
 
 func (d *doctor) redeemMadeUpCode(ctx context.Context, doc oidc.Discovery, secret string) error {
@@ -175,43 +226,6 @@ func (d *doctor) redeemMadeUpCode(ctx context.Context, doc oidc.Discovery, secre
 		Endpoint: oauth2.Endpoint{TokenURL: d.fromHere(doc.TokenEndpoint), AuthStyle: style}}
 	_, err := oc.Exchange(context.WithValue(ctx, oauth2.HTTPClient, d.http), "rp-doctor-made-up-code", oauth2.VerifierOption(oauth2.GenerateVerifier()))
 	return err
-}
-
-// redirectURI asks the authorization endpoint to start a sign-in with rp's
-// redirect_uri; providers refuse an unregistered one with a 400 page.
-func (d *doctor) redirectURI(ctx context.Context, doc oidc.Discovery) Finding {
-	q := url.Values{"client_id": {d.cfg.ClientID}, "redirect_uri": {d.cfg.RedirectURL()}, "response_type": {"code"},
-		"scope": {"openid"}, "state": {"rp-doctor"}, "nonce": {"rp-doctor"},
-		"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"}}
-	return d.probe(ctx, "redirect URI", d.cfg.RedirectURL(), withQuery(doc.AuthorizationEndpoint, q),
-		"register it exactly as the client's redirect URI (Keycloak: Valid redirect URIs)")
-}
-
-// postLogoutURI asks the end-session endpoint to accept rp's
-// post_logout_redirect_uri.
-func (d *doctor) postLogoutURI(ctx context.Context, doc oidc.Discovery) Finding {
-	if doc.EndSessionEndpoint == "" {
-		return Finding{Status: Warn, Check: "post-logout URI", Detail: "not checked: no end_session_endpoint"}
-	}
-	q := url.Values{"client_id": {d.cfg.ClientID}, "post_logout_redirect_uri": {d.cfg.PostLogoutRedirectURL()}}
-	return d.probe(ctx, "post-logout URI", d.cfg.PostLogoutRedirectURL(), withQuery(doc.EndSessionEndpoint, q),
-		"register it as a post-logout redirect URI (Keycloak: Valid post logout redirect URIs, a list of its own)")
-}
-
-func (d *doctor) probe(ctx context.Context, check, uri, target, fix string) Finding {
-	f := Finding{Check: check}
-	resp, body, err := d.get(ctx, d.fromHere(target))
-	switch {
-	case err != nil:
-		f.Status, f.Detail = Warn, fmt.Sprintf("%s not checked: the provider could not be reached from here: %v", uri, err)
-		f.Fix = "run rp doctor where it can reach the provider's browser-facing address"
-	case resp.StatusCode >= 400:
-		f.Status, f.Detail = Fail, fmt.Sprintf("%s refused (HTTP %d: %s)", uri, resp.StatusCode, trim(body, 100))
-		f.Fix = fix
-	default:
-		f.Status, f.Detail = OK, uri+" accepted"
-	}
-	return f
 }
 
 func withQuery(endpoint string, q url.Values) string {

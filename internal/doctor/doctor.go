@@ -62,15 +62,40 @@ func Check(ctx context.Context, cfg config.Config, o Options) []Finding {
 	doc, date, f := d.discovery(ctx)
 	out := []Finding{f}
 	if f.Status == Fail {
-		return append(append(out, d.upstream(ctx)...), d.cookieSecret(), d.brand())
+		return redact(append(append(out, d.upstream(ctx)...), d.cookieSecret(), d.brand()), cfg)
 	}
 	out = append(out, d.issuer(doc), d.clock(date))
 	out = append(out, d.metadata(doc)...)
 	out = append(out, d.frontchannel(doc))
 	out = append(out, d.refresh(doc)...)
-	out = append(out, d.client(ctx, doc), d.redirectURI(ctx, doc), d.postLogoutURI(ctx, doc))
+	signIn, clientKnown := d.signIn(ctx, doc)
+	out = append(out, d.client(ctx, doc, clientKnown))
+	out = append(out, signIn...)
+	out = append(out, d.postLogoutURI(ctx, doc))
 	out = append(out, d.upstream(ctx)...)
-	return append(out, d.cookieSecret(), d.brand())
+	return redact(append(out, d.cookieSecret(), d.brand()), cfg)
+}
+
+// redact takes every secret of cfg out of the findings: a provider may
+// repeat what it was sent in the error it answers.
+func redact(findings []Finding, cfg config.Config) []Finding {
+	secrets := append([]string{cfg.ClientSecret, cfg.ForwardAuthSecret}, cfg.CookieSecrets...)
+	var pairs []string
+	for _, s := range secrets {
+		// Shorter ones would blank out ordinary words; config and the
+		// cookie-secret check already warn about them.
+		if len(s) >= 6 {
+			pairs = append(pairs, s, "[secret]")
+		}
+	}
+	if len(pairs) == 0 {
+		return findings
+	}
+	r := strings.NewReplacer(pairs...)
+	for i := range findings {
+		findings[i].Detail, findings[i].Fix = r.Replace(findings[i].Detail), r.Replace(findings[i].Fix)
+	}
+	return findings
 }
 
 // Print writes the findings and returns whether none failed.

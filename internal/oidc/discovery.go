@@ -39,6 +39,16 @@ func (d Discovery) OfflineAccess() bool {
 	return slices.Contains(d.ScopesSupported, "offline_access") && slices.Contains(d.GrantTypesSupported, "refresh_token")
 }
 
+// RequestScopes are the scopes rp's authorization requests ask for: the
+// configured ones, plus offline_access when offlineAccess (RP_OFFLINE_ACCESS)
+// and the provider offers it.
+func (d Discovery) RequestScopes(configured []string, offlineAccess bool) []string {
+	if offlineAccess && !slices.Contains(configured, "offline_access") && d.OfflineAccess() {
+		return append(slices.Clip(configured), "offline_access")
+	}
+	return configured
+}
+
 // metadata is everything built from a successful discovery.
 type metadata struct {
 	doc        Discovery
@@ -86,12 +96,8 @@ func (c *Client) discover(ctx context.Context) (*metadata, error) {
 	if c.s.AuthInParams {
 		style = oauth2.AuthStyleInParams
 	}
-	scopes := c.s.Scopes
+	scopes := doc.RequestScopes(c.s.Scopes, c.s.OfflineAccess)
 	offline := slices.Contains(scopes, "offline_access")
-	if c.s.OfflineAccess && !offline && doc.OfflineAccess() {
-		scopes = append(slices.Clip(scopes), "offline_access")
-		offline = true
-	}
 	for name, v := range map[string]string{"revocation_endpoint": doc.RevocationEndpoint} {
 		if v != "" {
 			if err := checkEndpoint(v); err != nil {

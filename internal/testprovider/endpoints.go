@@ -59,16 +59,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	k := p.knobsNow()
-	iss := p.Issuer
+	iss, front, back := p.Issuer, p.front, p.back
+	if k.IssuerFromRequest {
+		front, back = "http://"+r.Host, "http://"+r.Host
+		iss = front + strings.TrimPrefix(p.Issuer, p.front)
+	}
 	if k.DiscoveryIss != "" {
 		iss = k.DiscoveryIss
 	}
 	doc := map[string]any{
 		"issuer":                                iss,
-		"authorization_endpoint":                p.front + p.paths.authorize,
-		"token_endpoint":                        p.back + p.paths.token,
-		"userinfo_endpoint":                     p.back + p.paths.userinfo,
-		"jwks_uri":                              p.back + p.paths.jwks,
+		"authorization_endpoint":                front + p.paths.authorize,
+		"token_endpoint":                        back + p.paths.token,
+		"userinfo_endpoint":                     back + p.paths.userinfo,
+		"jwks_uri":                              back + p.paths.jwks,
 		"response_types_supported":              []string{"code"},
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"RS256", "HS256", "none"},
@@ -84,7 +88,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		doc["grant_types_supported"] = []string{"authorization_code", "refresh_token"}
 	}
 	if !k.NoRevocation {
-		doc["revocation_endpoint"] = p.back + p.paths.revoke
+		doc["revocation_endpoint"] = back + p.paths.revoke
 	}
 	if k.PadDiscovery > 0 {
 		doc["padding"] = strings.Repeat("x", k.PadDiscovery)
@@ -93,26 +97,47 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		doc["authorization_response_iss_parameter_supported"] = true
 	}
 	if !k.NoEndSession {
-		doc["end_session_endpoint"] = p.front + p.paths.endSession
+		doc["end_session_endpoint"] = front + p.paths.endSession
 		if p.keycloak == "" {
-			doc["end_session_endpoint"] = p.front + p.paths.endSession + "?tenant=t1"
+			doc["end_session_endpoint"] = front + p.paths.endSession + "?tenant=t1"
 		}
 	}
 	writeJSON(w, http.StatusOK, doc)
 }
 
-// authorize approves at once, as a provider with a live session would.
+// authorize approves at once, as a provider with a live session would;
+// with prompt=none it answers login_required, as to a browser without a
+// session (rp never sends prompt=none; rp doctor does). Like Keycloak it
+// checks the client, then the redirect URI (an error page: it cannot send
+// the browser back to a URI it does not know), then sends errors about
+// the request back to the redirect URI.
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	k := p.knobsNow()
-	if q.Get("client_id") != p.ClientID || q.Get("response_type") != "code" ||
-		q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" ||
-		q.Get("redirect_uri") == "" || q.Get("state") == "" || q.Get("nonce") == "" {
+	if q.Get("client_id") != p.ClientID {
+		p.errorPage(w, "Client not found.")
+		return
+	}
+	redirect := q.Get("redirect_uri")
+	if redirect == "" || len(k.RedirectURIs) > 0 && !slices.Contains(k.RedirectURIs, redirect) {
+		p.errorPage(w, "Invalid parameter: redirect_uri")
+		return
+	}
+	if k.NoStandardFlow {
+		p.sendBack(w, r, "unauthorized_client", "Client is not allowed to initiate browser login with given response_type. Standard flow is disabled for the client.")
+		return
+	}
+	if len(k.Scopes) > 0 && slices.ContainsFunc(strings.Fields(q.Get("scope")), func(s string) bool { return !slices.Contains(k.Scopes, s) }) {
+		p.sendBack(w, r, "invalid_scope", "Invalid scopes: "+q.Get("scope"))
+		return
+	}
+	if q.Get("response_type") != "code" || q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" ||
+		q.Get("state") == "" || q.Get("nonce") == "" {
 		http.Error(w, "bad authorization request", http.StatusBadRequest)
 		return
 	}
-	if len(k.RedirectURIs) > 0 && !slices.Contains(k.RedirectURIs, q.Get("redirect_uri")) {
-		http.Error(w, "Invalid parameter: redirect_uri", http.StatusBadRequest)
+	if q.Get("prompt") == "none" {
+		p.sendBack(w, r, "login_required", "")
 		return
 	}
 	sub := k.Subject
@@ -132,7 +157,24 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		redirectURI: q.Get("redirect_uri"), sub: sub, sid: sid}
 	p.mu.Unlock()
 
-	back := url.Values{"code": {code}, "state": {q.Get("state")}}
+	p.redirectBack(w, r, k, url.Values{"code": {code}})
+}
+
+// sendBack answers an authorization request with an OAuth error at its
+// redirect URI.
+func (p *Provider) sendBack(w http.ResponseWriter, r *http.Request, code, description string) {
+	back := url.Values{"error": {code}}
+	if description != "" {
+		back.Set("error_description", description)
+	}
+	p.redirectBack(w, r, p.knobsNow(), back)
+}
+
+// redirectBack sends the browser to the request's redirect URI with back,
+// its state and (RFC 9207) iss.
+func (p *Provider) redirectBack(w http.ResponseWriter, r *http.Request, k Knobs, back url.Values) {
+	q := r.URL.Query()
+	back.Set("state", q.Get("state"))
 	switch {
 	case k.IssParam == "-": // advertised, but left out
 	case k.IssParam != "":
@@ -176,9 +218,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	if !basic && !k.RequireBasic {
 		id, secret = r.PostFormValue("client_id"), r.PostFormValue("client_secret")
 	}
-	if subtle.ConstantTimeCompare([]byte(id), []byte(p.ClientID)) != 1 ||
-		subtle.ConstantTimeCompare([]byte(secret), []byte(p.ClientSecret)) != 1 {
-		oauthError(w, http.StatusUnauthorized, "invalid_client")
+	if !p.authenticated(w, k, id, secret) {
 		return
 	}
 	if k.TokenError != "" {
@@ -204,6 +244,26 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 
 	p.issue(w, k, g, k.IDTokenClaims, !k.OmitIDToken, true)
+}
+
+// authenticated checks the client's id and secret, and answers the
+// refusal when they are wrong: invalid_client, or, in Keycloak's shape,
+// unauthorized_client for a known client with a wrong secret (both 401,
+// "Invalid client or Invalid client credentials").
+func (p *Provider) authenticated(w http.ResponseWriter, k Knobs, id, secret string) bool {
+	if subtle.ConstantTimeCompare([]byte(id), []byte(p.ClientID)) != 1 {
+		oauthError(w, http.StatusUnauthorized, "invalid_client")
+		return false
+	}
+	if k.PublicClient || subtle.ConstantTimeCompare([]byte(secret), []byte(p.ClientSecret)) == 1 {
+		return true
+	}
+	if p.keycloak != "" {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized_client", "error_description": "Invalid client or Invalid client credentials"})
+	} else {
+		oauthError(w, http.StatusUnauthorized, "invalid_client")
+	}
+	return false
 }
 
 // issue answers a token request for grant g: a new access token, a new
@@ -282,9 +342,7 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	id, secret, _ := r.BasicAuth()
 	id, _ = url.QueryUnescape(id)
 	secret, _ = url.QueryUnescape(secret)
-	if subtle.ConstantTimeCompare([]byte(id), []byte(p.ClientID)) != 1 ||
-		subtle.ConstantTimeCompare([]byte(secret), []byte(p.ClientSecret)) != 1 {
-		oauthError(w, http.StatusUnauthorized, "invalid_client")
+	if !p.authenticated(w, p.knobsNow(), id, secret) {
 		return
 	}
 	tok := r.PostFormValue("token")
@@ -338,15 +396,19 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	}
 	hint := q.Get("id_token_hint")
 	if hint == "" && q.Get("client_id") == "" {
-		http.Error(w, "Missing parameters: id_token_hint", http.StatusBadRequest)
+		p.errorPage(w, "Missing parameters: id_token_hint")
 		return
 	}
 	if hint != "" && !p.issuedByUs(hint) {
-		http.Error(w, "Invalid parameter: id_token_hint", http.StatusBadRequest)
+		p.errorPage(w, "Invalid parameter: id_token_hint")
+		return
+	}
+	if id := q.Get("client_id"); id != "" && id != p.ClientID {
+		p.errorPage(w, "Client not found.")
 		return
 	}
 	if len(k.PostLogoutRedirectURIs) > 0 && !slices.Contains(k.PostLogoutRedirectURIs, redirect) {
-		http.Error(w, "Invalid redirect uri", http.StatusBadRequest)
+		p.errorPage(w, "Invalid redirect uri")
 		return
 	}
 	if p.keycloak != "" && hint == "" {

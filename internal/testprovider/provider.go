@@ -104,6 +104,20 @@ type Knobs struct {
 	// registered URIs; others are refused as Keycloak does.
 	RedirectURIs           []string
 	PostLogoutRedirectURIs []string
+	// The client's registration, as Keycloak answers for it:
+	// NoStandardFlow sends authorization requests back with
+	// unauthorized_client (Keycloak's "Standard flow" off); Scopes, when
+	// set, are the only scopes the client may ask for, others are sent
+	// back with invalid_scope (Keycloak's client scopes); PublicClient
+	// takes token requests without checking the secret (Keycloak's
+	// "Client authentication" off).
+	NoStandardFlow bool
+	Scopes         []string
+	PublicClient   bool
+	// IssuerFromRequest names the issuer and every endpoint after the
+	// address discovery was fetched by, as Keycloak does without
+	// KC_HOSTNAME.
+	IssuerFromRequest bool
 }
 
 // paths are the endpoints' paths below the issuer.
@@ -122,7 +136,10 @@ type Option func(*Provider)
 // address (127.0.0.1); and Keycloak's logout rules: post_logout_redirect_uri
 // needs id_token_hint or client_id, a stale or foreign id_token_hint is
 // refused, and without id_token_hint a confirmation page is shown instead
-// of redirecting.
+// of redirecting. It also answers errors in Keycloak's words: its HTML
+// error page ("Client not found.", "Invalid parameter: redirect_uri",
+// "Invalid redirect uri"), and unauthorized_client for a known client's
+// wrong secret (invalid_client for an unknown client).
 func Keycloak(realm string) Option {
 	return func(p *Provider) { p.keycloak = realm }
 }
