@@ -119,7 +119,12 @@ type Option func(*Provider)
 // /realms/{realm}/protocol/openid-connect/; an issuer and authorization
 // and logout endpoints on the browser-facing host (localhost), while
 // discovery, token, UserInfo and keys are reached on the back-channel
-// address (127.0.0.1); and Keycloak's logout rules: post_logout_redirect_uri
+// address (127.0.0.1); the revocation endpoint named at the browser-facing
+// host, as Keycloak 26 names it whatever the address discovery was asked
+// at; the server-to-server endpoints (token, UserInfo, keys, revocation)
+// answering 502 when reached by the browser-facing host, which in compose
+// is rp's own container (Count("front:revoke") counts such calls); and
+// Keycloak's logout rules: post_logout_redirect_uri
 // needs id_token_hint or client_id, a stale or foreign id_token_hint is
 // refused, and without id_token_hint a confirmation page is shown instead
 // of redirecting.
@@ -207,7 +212,9 @@ func (p *Provider) RotateTo(tb testing.TB, kid string, keep bool) {
 }
 
 // Count returns how many requests an endpoint ("discovery", "jwks",
-// "token", "userinfo", "authorize", "end_session") has had.
+// "token", "userinfo", "authorize", "end_session", "revoke") has had;
+// "front:revoke" and the like count the calls of a Keycloak-shaped
+// provider's server-to-server endpoints by the browser-facing host.
 func (p *Provider) Count(endpoint string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
