@@ -280,11 +280,11 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, k Knobs)
 	rt := r.PostFormValue("refresh_token")
 	p.mu.Lock()
 	g, ok := p.refresh[rt]
-	if ok && !k.NoRotate {
+	if ok && !k.NoRotate && !g.stale {
 		delete(p.refresh, rt)
 	}
 	p.mu.Unlock()
-	if !ok || k.RefuseRefresh {
+	if !ok || k.RefuseRefresh || g.stale {
 		oauthError(w, http.StatusBadRequest, "invalid_grant")
 		return
 	}

@@ -140,6 +140,7 @@ type signingKey struct {
 type grant struct {
 	nonce, challenge, redirectURI, sub, sid string
 	used                                    bool
+	stale                                   bool // refused, kept until revoked (StaleTokens)
 }
 
 // New starts a provider on loopback for tb, closed with tb's cleanup.
@@ -245,6 +246,35 @@ func (p *Provider) EndUserSession(sub string) {
 			delete(p.refresh, rt)
 		}
 	}
+}
+
+// StaleTokens refuses sub's refresh tokens from now on (invalid_grant) but
+// keeps them until they are revoked, as Keycloak keeps an offline session
+// after an admin signs the user out: it refuses its tokens as stale, and
+// still lists the session until it is revoked or expires.
+func (p *Provider) StaleTokens(sub string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for rt, g := range p.refresh {
+		if g.sub == sub {
+			g.stale = true
+			p.refresh[rt] = g
+		}
+	}
+}
+
+// Held returns how many refresh tokens of sub the provider still holds
+// (not revoked, not rotated away), stale ones included.
+func (p *Provider) Held(sub string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, g := range p.refresh {
+		if g.sub == sub {
+			n++
+		}
+	}
+	return n
 }
 
 // Logouts returns the queries end_session received.
