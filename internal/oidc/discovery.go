@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
@@ -80,6 +81,18 @@ func (c *Client) discover(ctx context.Context) (*metadata, error) {
 	if err := c.checkDiscovery(doc); err != nil {
 		return nil, err
 	}
+	if c.s.DiscoveryURL != c.s.Issuer {
+		// rp's own calls go where rp reaches the provider. Keycloak 26
+		// names its revocation endpoint at the browsers' address even when
+		// KC_HOSTNAME_BACKCHANNEL_DYNAMIC names the others at the address
+		// asked; in compose that address is rp's own container.
+		doc.TokenEndpoint = c.fromHere(doc.TokenEndpoint)
+		doc.UserInfoEndpoint = c.fromHere(doc.UserInfoEndpoint)
+		doc.JWKSURI = c.fromHere(doc.JWKSURI)
+		doc.RevocationEndpoint = c.fromHere(doc.RevocationEndpoint)
+		p = (&gooidc.ProviderConfig{IssuerURL: doc.Issuer, AuthURL: doc.AuthorizationEndpoint, TokenURL: doc.TokenEndpoint,
+			UserInfoURL: doc.UserInfoEndpoint, JWKSURL: doc.JWKSURI}).NewProvider(dctx)
+	}
 
 	// rp's own key set, not go-oidc's remote one: that one fetches again
 	// on every unknown kid and every bad signature, whatever the cause,
@@ -125,6 +138,18 @@ func (c *Client) discover(ctx context.Context) (*metadata, error) {
 		issParam:   doc.IssParameterSupported,
 		offline:    offline,
 	}, nil
+}
+
+// fromHere is where rp itself calls endpoint u of the provider: when rp
+// reaches the provider by another address than browsers (RP_DISCOVERY_URL),
+// an endpoint under the issuer, the browsers' address, is called under
+// the discovery URL instead. Endpoints elsewhere are called as named.
+func (c *Client) fromHere(u string) string {
+	rest, ok := strings.CutPrefix(u, strings.TrimSuffix(c.s.Issuer, "/"))
+	if !ok || (rest != "" && rest[0] != '/' && rest[0] != '?') {
+		return u
+	}
+	return strings.TrimSuffix(c.s.DiscoveryURL, "/") + rest
 }
 
 // checkDiscovery refuses metadata rp cannot work with safely, and warns

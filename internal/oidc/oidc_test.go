@@ -131,3 +131,23 @@ func TestLimitTransport(t *testing.T) {
 		t.Errorf("streamed oversize: %v", err)
 	}
 }
+
+// TestFromHere: with RP_DISCOVERY_URL, rp calls the endpoints discovery
+// names under the issuer (the browsers' address) under the discovery URL,
+// and no other endpoint differently.
+func TestFromHere(t *testing.T) {
+	c := New(Settings{Issuer: "http://localhost:8080/realms/demo", DiscoveryURL: "http://keycloak:8080/realms/demo", ClientID: "x"})
+	for in, want := range map[string]string{
+		"http://localhost:8080/realms/demo/protocol/openid-connect/revoke": "http://keycloak:8080/realms/demo/protocol/openid-connect/revoke",
+		"http://localhost:8080/realms/demo?x=1":                            "http://keycloak:8080/realms/demo?x=1",
+		"http://keycloak:8080/realms/demo/protocol/openid-connect/token":   "http://keycloak:8080/realms/demo/protocol/openid-connect/token",
+		"http://localhost:8080/realms/demo2/protocol/openid-connect/token": "http://localhost:8080/realms/demo2/protocol/openid-connect/token",
+		"http://localhost:8080/realms/other/revoke":                        "http://localhost:8080/realms/other/revoke",
+		"https://elsewhere.example/revoke":                                 "https://elsewhere.example/revoke",
+		"":                                                                 "",
+	} {
+		if got := c.fromHere(in); got != want {
+			t.Errorf("fromHere(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -27,8 +27,20 @@ func (p *Provider) routes(prefix string) http.Handler {
 	return mux
 }
 
+// serverToServer are the endpoints only rp calls, never a browser.
+var serverToServer = []string{"token", "userinfo", "jwks", "revoke"}
+
 func (p *Provider) count(name string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if p.keycloak != "" && r.Host == strings.TrimPrefix(p.front, "http://") && slices.Contains(serverToServer, name) {
+			// In compose the browser-facing localhost:8080 is rp's own
+			// container: a call there never reaches Keycloak.
+			p.mu.Lock()
+			p.counts["front:"+name]++
+			p.mu.Unlock()
+			http.Error(w, "the browser-facing address does not reach the provider from rp", http.StatusBadGateway)
+			return
+		}
 		p.mu.Lock()
 		p.counts[name]++
 		k := p.knobs
@@ -89,6 +101,11 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	}
 	if !k.NoRevocation {
 		doc["revocation_endpoint"] = back + p.paths.revoke
+		if p.keycloak != "" {
+			// Keycloak 26 (hostname v2) names it at the front-end URL,
+			// even with KC_HOSTNAME_BACKCHANNEL_DYNAMIC.
+			doc["revocation_endpoint"] = front + p.paths.revoke
+		}
 	}
 	if k.PadDiscovery > 0 {
 		doc["padding"] = strings.Repeat("x", k.PadDiscovery)
@@ -323,11 +340,11 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, k Knobs)
 	rt := r.PostFormValue("refresh_token")
 	p.mu.Lock()
 	g, ok := p.refresh[rt]
-	if ok && !k.NoRotate {
+	if ok && !k.NoRotate && !g.stale {
 		delete(p.refresh, rt)
 	}
 	p.mu.Unlock()
-	if !ok || k.RefuseRefresh {
+	if !ok || k.RefuseRefresh || g.stale {
 		oauthError(w, http.StatusBadRequest, "invalid_grant")
 		return
 	}

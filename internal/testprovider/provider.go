@@ -133,7 +133,12 @@ type Option func(*Provider)
 // /realms/{realm}/protocol/openid-connect/; an issuer and authorization
 // and logout endpoints on the browser-facing host (localhost), while
 // discovery, token, UserInfo and keys are reached on the back-channel
-// address (127.0.0.1); and Keycloak's logout rules: post_logout_redirect_uri
+// address (127.0.0.1); the revocation endpoint named at the browser-facing
+// host, as Keycloak 26 names it whatever the address discovery was asked
+// at; the server-to-server endpoints (token, UserInfo, keys, revocation)
+// answering 502 when reached by the browser-facing host, which in compose
+// is rp's own container (Count("front:revoke") counts such calls); and
+// Keycloak's logout rules: post_logout_redirect_uri
 // needs id_token_hint or client_id, a stale or foreign id_token_hint is
 // refused, and without id_token_hint a confirmation page is shown instead
 // of redirecting. It also answers errors in Keycloak's words: its HTML
@@ -152,6 +157,7 @@ type signingKey struct {
 type grant struct {
 	nonce, challenge, redirectURI, sub, sid string
 	used                                    bool
+	stale                                   bool // refused, kept until revoked (StaleTokens)
 }
 
 // New starts a provider on loopback for tb, closed with tb's cleanup.
@@ -224,7 +230,9 @@ func (p *Provider) RotateTo(tb testing.TB, kid string, keep bool) {
 }
 
 // Count returns how many requests an endpoint ("discovery", "jwks",
-// "token", "userinfo", "authorize", "end_session") has had.
+// "token", "userinfo", "authorize", "end_session", "revoke") has had;
+// "front:revoke" and the like count the calls of a Keycloak-shaped
+// provider's server-to-server endpoints by the browser-facing host.
 func (p *Provider) Count(endpoint string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -255,6 +263,35 @@ func (p *Provider) EndUserSession(sub string) {
 			delete(p.refresh, rt)
 		}
 	}
+}
+
+// StaleTokens refuses sub's refresh tokens from now on (invalid_grant) but
+// keeps them until they are revoked, as Keycloak keeps an offline session
+// after an admin signs the user out: it refuses its tokens as stale, and
+// still lists the session until it is revoked or expires.
+func (p *Provider) StaleTokens(sub string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for rt, g := range p.refresh {
+		if g.sub == sub {
+			g.stale = true
+			p.refresh[rt] = g
+		}
+	}
+}
+
+// Held returns how many refresh tokens of sub the provider still holds
+// (not revoked, not rotated away), stale ones included.
+func (p *Provider) Held(sub string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, g := range p.refresh {
+		if g.sub == sub {
+			n++
+		}
+	}
+	return n
 }
 
 // Logouts returns the queries end_session received.

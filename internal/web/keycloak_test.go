@@ -11,8 +11,10 @@ import (
 
 // TestKeycloakShapedRoundTrip runs sign-in and logout against a provider
 // laid out like Keycloak in docker compose: browsers reach it as localhost,
-// rp by another address (RP_DISCOVERY_URL), and its logout needs a valid
-// id_token_hint to redirect back without a confirmation page.
+// rp by another address (RP_DISCOVERY_URL), which rp uses for every call
+// of its own, the refresh token's revocation at logout included; and its
+// logout needs a valid id_token_hint to redirect back without a
+// confirmation page.
 func TestKeycloakShapedRoundTrip(t *testing.T) {
 	op := testprovider.New(t, testprovider.Keycloak("demo"))
 	if op.Issuer == op.DiscoveryURL || !strings.HasSuffix(op.Issuer, "/realms/demo") {
@@ -39,6 +41,15 @@ func TestKeycloakShapedRoundTrip(t *testing.T) {
 	end := h.expectRedirect(h.post("/logout", url.Values{"csrf_token": {h.csrf()}}, map[string]string{"Origin": h.base}), http.StatusSeeOther)
 	if !strings.HasPrefix(end, op.Issuer+"/protocol/openid-connect/logout?") {
 		t.Fatalf("logout sent to %q", end)
+	}
+	// The refresh token is revoked at the address rp reaches Keycloak by,
+	// although discovery names the revocation endpoint at the browsers'
+	// (in compose, localhost:8080 inside rp's container is rp itself).
+	if n := op.Count("front:revoke"); n != 0 {
+		t.Errorf("rp called the revocation endpoint %d times at the browser-facing address", n)
+	}
+	if len(op.Revoked()) != 1 {
+		t.Errorf("the refresh token was not revoked at logout: revoked %d tokens", len(op.Revoked()))
 	}
 	// With a valid id_token_hint Keycloak redirects straight back: no
 	// "Do you want to log out?" page, no "Missing parameters".

@@ -119,16 +119,16 @@ func (s *Server) logoutAtProvider(w http.ResponseWriter, r *http.Request, l sess
 }
 
 // revoke revokes the refresh token of a session that has ended (RFC 7009),
-// when the provider has a revocation endpoint: a refresh token kept by
-// anyone must not outlive the logout (Keycloak's offline tokens outlive
-// its SSO session otherwise). A failure is logged, not shown: the session
-// has ended here, and the provider's logout follows.
+// at logout or after a refused refresh, when the provider has a
+// revocation endpoint: a refresh token kept by anyone must not outlive the
+// session (Keycloak's offline tokens outlive its SSO session otherwise). A
+// failure is logged, not shown: the session has ended here.
 func (s *Server) revoke(ctx context.Context, t session.Tokens) {
 	if t.RefreshToken == "" || !s.oidc.CanRevoke() {
 		return
 	}
 	if err := s.oidc.Revoke(context.WithoutCancel(ctx), t.RefreshToken, "refresh_token"); err != nil {
-		s.log.Warn("revoking the refresh token at logout failed", "err", err, "request_id", requestID(ctx))
+		s.log.Warn("revoking the refresh token of an ended session failed", "err", err, "request_id", requestID(ctx))
 		return
 	}
 	s.log.Debug("refresh token revoked", "request_id", requestID(ctx))

@@ -47,7 +47,8 @@ func (s *Server) keptAccessToken(at string) string {
 // the checks ends the session everywhere. Any other failure (the provider
 // down, slow, rate-limiting, or refusing rp's own credentials) says nothing
 // about the user: the session goes on with the tokens it has, and this
-// instance pauses refreshes for a moment.
+// instance pauses refreshes for a moment. The refresh token of a session
+// ended so is revoked, as at logout.
 func (s *Server) refresh(r *http.Request, l session.Login) (session.Login, bool) {
 	ctx := r.Context()
 	if s.now().UnixNano() < s.refreshPausedUntil.Load() {
@@ -65,8 +66,15 @@ func (s *Server) refresh(r *http.Request, l session.Login) (session.Login, bool)
 		s.metrics.Refresh("refused")
 		s.metrics.Logout("refresh_refused", 1)
 		s.log.Warn("token refresh refused; the session ends everywhere", "sub", l.Subject, "err", err, "request_id", requestID(ctx))
+		t, _, terr := s.sessions.Tokens(ctx)
 		if _, err := s.sessions.SignOut(ctx); err != nil {
 			s.log.Error("ending a session whose refresh was refused failed", "err", err, "request_id", requestID(ctx))
+		}
+		// A refused token may still hold something at the provider:
+		// Keycloak refuses an offline token as stale after an admin signs
+		// the user out, yet keeps its offline session until it is revoked.
+		if terr == nil {
+			s.revoke(ctx, t)
 		}
 		return session.Login{}, false
 	default:

@@ -111,6 +111,31 @@ func TestRefreshRefusedEndsTheSessionEverywhere(t *testing.T) {
 	}
 }
 
+// TestRefreshRefusedRevokesTheToken: an admin signs the user out at
+// Keycloak, which then refuses the session's offline token as stale but
+// keeps the offline session until the token is revoked. rp ends its
+// session at the refusal and revokes the token, so that nothing of the
+// session outlives it at the provider.
+func TestRefreshRefusedRevokesTheToken(t *testing.T) {
+	t.Parallel()
+	a := newApp(t)
+	op := testprovider.New(t)
+	shortTokens(op)
+	h := newHarnessFor(t, op, withEnv("RP_UPSTREAM", a.srv.URL))
+	h.login()
+	if n := op.Held("alice"); n != 1 {
+		t.Fatalf("the provider holds %d refresh tokens of alice after the sign-in, want 1", n)
+	}
+	op.StaleTokens("alice")
+	untilDue()
+	if r := apiGet(h, h.client, "/api"); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("after a refused refresh an API request gets %d, want 401", r.StatusCode)
+	}
+	if n := op.Held("alice"); n != 0 || len(op.Revoked()) != 1 {
+		t.Fatalf("after the refused refresh the provider holds %d refresh tokens of alice (%d revoked), want the refused one revoked", n, len(op.Revoked()))
+	}
+}
+
 // TestRefreshWhileTheProviderIsDown: the session goes on with its access
 // token, and the instance does not ask the provider on every request.
 func TestRefreshWhileTheProviderIsDown(t *testing.T) {
