@@ -316,8 +316,13 @@ func (k *keycloak) runLogoutAction(t *testing.T, p *kcLogoutPair, a kcLogoutActi
 		if !sidParam.MatchString(framed[0]) || !strings.Contains(framed[0], "iss=") {
 			t.Errorf("frame %s: want iss and sid=%s", framed[0], v.sid)
 		}
-		if f := v.b.LoadFrame(t, framed[0]); f.Status != http.StatusOK {
+		f := v.b.LoadFrame(t, framed[0])
+		if f.Status != http.StatusOK {
 			t.Errorf("the front-channel frame: %s", f)
+		}
+		// A browser shows the frame only if rp lets Keycloak's page frame it.
+		if csp := f.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors "+k.URL) || f.Header.Get("X-Frame-Options") != "" {
+			t.Errorf("the front-channel frame: CSP %q, X-Frame-Options %q; want frame-ancestors %s", csp, f.Header.Get("X-Frame-Options"), k.URL)
 		}
 	case atRefresh, notAtAll:
 		if len(posted) != 0 || len(framed) != 0 {
