@@ -340,10 +340,16 @@ func (p *Provider) refreshGrant(w http.ResponseWriter, r *http.Request, k Knobs)
 	rt := r.PostFormValue("refresh_token")
 	p.mu.Lock()
 	g, ok := p.refresh[rt]
-	if ok && !k.NoRotate && !g.stale {
+	disabled := ok && p.disabled[g.sub]
+	if ok && !k.NoRotate && !g.stale && !disabled {
 		delete(p.refresh, rt)
 	}
 	p.mu.Unlock()
+	if disabled {
+		// Keycloak's words (TokenManager), as its token endpoint sends them.
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant", "error_description": "User disabled"})
+		return
+	}
 	if !ok || k.RefuseRefresh || g.stale {
 		oauthError(w, http.StatusBadRequest, "invalid_grant")
 		return

@@ -46,7 +46,9 @@ type Provider struct {
 	scopes  []string // the scope of each authorization request
 	counts  map[string]int
 	logouts []url.Values
-	now     func() time.Time
+	// disabled users: their refresh tokens are kept but refused
+	disabled map[string]bool
+	now      func() time.Time
 }
 
 // Knobs change how the provider behaves. The zero value is a well-behaved
@@ -169,6 +171,7 @@ func New(tb testing.TB, opts ...Option) *Provider {
 		grants:       make(map[string]grant),
 		refresh:      make(map[string]grant),
 		counts:       make(map[string]int),
+		disabled:     make(map[string]bool),
 		now:          time.Now,
 		knobs:        Knobs{RequireBasic: true},
 	}
@@ -292,6 +295,16 @@ func (p *Provider) Held(sub string) int {
 		}
 	}
 	return n
+}
+
+// DisableUser does what Keycloak does when an admin disables sub: it sends
+// no logout (back-channel or front-channel), keeps the user's sessions,
+// and refuses every refresh of them with invalid_grant "User disabled".
+// The refused refresh is all a relying party learns.
+func (p *Provider) DisableUser(sub string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.disabled[sub] = true
 }
 
 // Logouts returns the queries end_session received.

@@ -192,9 +192,16 @@ func (s *Server) providerError(w http.ResponseWriter, r *http.Request, code, des
 }
 
 // requireLogin sends a browser without a session into sign-in, coming back
-// to the page it asked for.
+// to the page it asked for. Like a proxied request, it refreshes the tokens
+// when they are due: a refresh the provider refuses is often the only news
+// of a logout there (Keycloak sends none when an admin disables a user),
+// and it must end the session on rp's own pages too.
 func (s *Server) requireLogin(w http.ResponseWriter, r *http.Request) (session.Login, bool) {
-	l, ok := s.sessions.Login(r.Context())
+	ctx := r.Context()
+	l, ok := s.sessions.Login(ctx)
+	if ok && s.sessions.RefreshDue(ctx) {
+		l, ok = s.refresh(r, l)
+	}
 	if !ok {
 		http.Redirect(w, r, s.route("/login?return_to="+url.QueryEscape(r.URL.RequestURI())), http.StatusSeeOther)
 	}
