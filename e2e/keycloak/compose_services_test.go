@@ -540,7 +540,7 @@ func (s *composeStack) startNginx(t *testing.T, svc types.ServiceConfig) {
 	https[0].block = slices.Insert(https[0].block, 0, &ngxDirective{name: "log_format", parent: https[0],
 		args: []string{"compose_test", "$request_method|$uri|$status|$upstream_addr"}})
 	logged := false
-	var ports []int
+	var ports, listens []int
 	for _, d := range conf.walk() {
 		switch d.name {
 		case "access_log":
@@ -568,6 +568,7 @@ func (s *composeStack) startNginx(t *testing.T, svc types.ServiceConfig) {
 			}
 			lp := s.kc.Net.Port(svc.Name, p)
 			ports = append(ports, lp)
+			listens = append(listens, p)
 			d.args[0] = "127.0.0.1:" + strconv.Itoa(lp)
 		case "proxy_pass":
 			d.args[0] = s.kc.Net.Rewrite(d.args[0])
@@ -580,6 +581,11 @@ func (s *composeStack) startNginx(t *testing.T, svc types.ServiceConfig) {
 	}
 	if len(ports) == 0 {
 		t.Fatalf("%s: no listen directive", confPath)
+	}
+	for _, pub := range svc.Ports {
+		if !slices.Contains(listens, int(pub.Target)) {
+			t.Fatalf("service %s publishes container port %d, but its %s listens on %v only", svc.Name, pub.Target, filepath.Base(confPath), listens)
+		}
 	}
 	if !logged {
 		https[0].block = append(https[0].block, &ngxDirective{name: "access_log", parent: https[0], args: []string{n.upstreamLog, "compose_test"}})

@@ -27,12 +27,14 @@ import (
 
 // front is an address the compose header sends admins to.
 type front struct {
-	name   string // what the header calls it
-	url    string // its published URL, mapped to loopback
-	start  string // the page the admin opens: rp's /profile, or the app
-	rpPath string // where rp's own routes are (RP_PATH_PREFIX)
-	client string // the realm client of the rp behind it (clientId)
-	token  bool   // whoami gets the access token (RP_PASS_ACCESS_TOKEN)
+	kc     *keycloak
+	name   string       // what the header calls it
+	url    string       // its published URL, mapped to loopback
+	start  string       // the page the admin opens: rp's /profile, or the app
+	rpPath string       // where rp's own routes are (RP_PATH_PREFIX)
+	client string       // the realm client of the rp behind it (clientId)
+	rps    []*composeRP // the rp instances behind it
+	token  bool         // whoami gets the access token (RP_PASS_ACCESS_TOKEN)
 }
 
 // TestCompose runs each compose profile and walks the admin's first five
@@ -51,58 +53,68 @@ func TestCompose(t *testing.T) {
 	t.Run("default", func(t *testing.T) {
 		t.Parallel()
 		s := startCompose(t, kc, "")
-		f := front{name: "rp", url: published(t, kc, "http://localhost:8000"), start: "/profile", client: s.rp(t, "rp").env["RP_CLIENT_ID"]}
+		f := s.front(t, front{name: "rp", url: "http://localhost:8000", start: "/profile"}, "rp")
 		b := newBrowser(t)
 		wantProfile(t, f, f.signIn(t, b, alice), alice, "admins")
-		f.logOut(t, kc, b, alice)
+		f.logOut(t, b, alice)
 		wantProfile(t, f, f.signIn(t, b, alice), alice, "admins")
 
-		f.providerLogout(t, kc, demo, nil)
+		f.providerLogout(t, demo, nil)
 	})
 
 	t.Run("ha", func(t *testing.T) {
 		t.Parallel()
 		s := startCompose(t, kc, "ha")
 		lb := s.balancer(t, "rp-lb", "rp-a", "rp-b")
-		f := front{name: "rp-lb (rp-a and rp-b)", url: published(t, kc, "http://localhost:8001"), start: "/profile", client: s.rp(t, "rp-a").env["RP_CLIENT_ID"]}
+		f := s.front(t, front{name: "rp-lb (rp-a and rp-b)", url: "http://localhost:8001", start: "/profile"}, "rp-a", "rp-b")
 		b := newBrowser(t)
 		wantProfile(t, f, f.signIn(t, b, bob), bob, "users")
 		lb.bothServe(t, f, b, bob)
-		f.logOut(t, kc, b, bob)
+		f.logOut(t, b, bob)
 		wantProfile(t, f, f.signIn(t, b, bob), bob, "users")
 		lb.bothServe(t, f, b, bob)
 
-		f.providerLogout(t, kc, demo, lb)
+		f.providerLogout(t, demo, lb)
 	})
 
 	t.Run("app", func(t *testing.T) {
 		t.Parallel()
 		s := startCompose(t, kc, "app")
 		fronts := []front{
-			{name: "rp-app (proxy mode)", url: published(t, kc, "http://localhost:8002"), start: "/", rpPath: "/_rp",
-				client: s.rp(t, "rp-app").env["RP_CLIENT_ID"]},
-			{name: "fwd-nginx + rp-fwd (forward auth)", url: published(t, kc, "http://localhost:8003"), start: "/", rpPath: "/_rp",
-				client: s.rp(t, "rp-fwd").env["RP_CLIENT_ID"], token: true},
+			s.front(t, front{name: "rp-app (proxy mode)", url: "http://localhost:8002", start: "/", rpPath: "/_rp"}, "rp-app"),
+			s.front(t, front{name: "fwd-nginx + rp-fwd (forward auth)", url: "http://localhost:8003", start: "/", rpPath: "/_rp", token: true}, "rp-fwd"),
 		}
 		for _, f := range fronts {
 			t.Run(f.name, func(t *testing.T) {
 				t.Parallel()
 				b := newBrowser(t)
-				wantIdentity(t, kc, f, f.signIn(t, b, alice), alice, "admins")
-				wantIdentity(t, kc, f, b.Get(t, f.url+"/admin"), alice, "admins")
-				f.logOut(t, kc, b, alice)
-				wantIdentity(t, kc, f, f.signIn(t, b, alice), alice, "admins")
+				wantIdentity(t, f, f.signIn(t, b, alice), alice, "admins")
+				wantIdentity(t, f, b.Get(t, f.url+"/admin"), alice, "admins")
+				f.logOut(t, b, alice)
+				wantIdentity(t, f, f.signIn(t, b, alice), alice, "admins")
 
 				b = newBrowser(t)
-				wantIdentity(t, kc, f, f.signIn(t, b, bob), bob, "users")
+				wantIdentity(t, f, f.signIn(t, b, bob), bob, "users")
 				if p := b.Get(t, f.url+"/admin"); p.Status != http.StatusForbidden {
-					t.Errorf("%s: bob (group users) opened /admin: want 403 (RP_PATH_RULES /admin=admins), got %s", f.name, summary(p))
+					t.Errorf("%s: bob (group users) opened /admin: want 403 (RP_PATH_RULES /admin=admins), got %s", f.name, f.summary(p))
 				}
 
-				f.providerLogout(t, kc, demo, nil)
+				f.providerLogout(t, demo, nil)
 			})
 		}
 	})
+}
+
+// front completes f: the URL the compose header names, mapped to
+// loopback, and the rp services behind it.
+func (s *composeStack) front(t testing.TB, f front, rps ...string) front {
+	t.Helper()
+	f.kc, f.url = s.kc, published(t, s.kc, f.url)
+	for _, name := range rps {
+		f.rps = append(f.rps, s.rp(t, name))
+	}
+	f.client = f.rps[0].env["RP_CLIENT_ID"]
+	return f
 }
 
 // published maps a URL the compose header names (http://localhost:8000) to
@@ -135,32 +147,97 @@ func (f front) signIn(t testing.TB, b *browser, u user) page {
 	start := f.url + f.start
 	p := b.Get(t, start)
 	if !p.IsRedirect() {
-		t.Fatalf("%s: %s opens %s: want a redirect into the sign-in, got %s", f.name, u.Username, start, summary(p))
+		t.Fatalf("%s: %s opens %s: want a redirect into the sign-in, got %s", f.name, u.Username, start, f.summary(p))
 	}
-	p = b.Last(t, p)
+	p = f.follow(t, b, p)
 	if _, ok := loginForm(p); !ok {
-		t.Fatalf("%s: signing %s in: want Keycloak's login form (the password asked), got %s", f.name, u.Username, summary(p))
+		t.Fatalf("%s: signing %s in: want Keycloak's login form (the password asked), got %s", f.name, u.Username, f.summary(p))
 	}
 	p = b.LogIn(t, p, u)
 	if !p.IsRedirect() {
-		t.Fatalf("%s: Keycloak did not send %s back to rp after the login form: %s", f.name, u.Username, summary(p))
+		t.Fatalf("%s: Keycloak did not send %s back to rp after the login form: %s", f.name, u.Username, f.summary(p))
 	}
 	if cb := p.Location(t).String(); !strings.HasPrefix(cb, f.url+f.rpPath+"/callback?") {
 		t.Fatalf("%s: Keycloak sent %s to %s, want rp's callback %s%s/callback", f.name, u.Username, cb, f.url, f.rpPath)
 	}
-	p = b.Last(t, p)
+	p = f.follow(t, b, p)
 	if p.Status != http.StatusOK || p.URL.String() != start {
-		t.Fatalf("%s: %s's sign-in ended on %s, want %s (200)", f.name, u.Username, summary(p), start)
+		t.Fatalf("%s: %s's sign-in ended on %s, want %s (200)", f.name, u.Username, f.summary(p), start)
 	}
 	return p
+}
+
+// follow follows p's redirects as b.Last does, but first fails clearly on
+// a redirect to a localhost port that no compose service publishes: an
+// RP_BASE_URL, a redirect URI or a published port that went wrong.
+func (f front) follow(t testing.TB, b *browser, p page) page {
+	t.Helper()
+	for i := 0; p.IsRedirect(); i++ {
+		if i == 20 {
+			why := ""
+			if len(f.rps) > 1 {
+				why = " (instances behind one address that do not share their sessions send the browser back and forth: one to sign in, the other back to the page; RP_SESSION_STORE?)"
+			}
+			t.Fatalf("%s: more than 20 redirects, the last %s%s", f.name, p, why)
+		}
+		next := p.Location(t)
+		if port, err := strconv.Atoi(next.Port()); next.Hostname() == "localhost" && (err != nil || !f.kc.Net.mapped(port)) {
+			t.Fatalf("%s: %s sends the browser to %s, where no service of docker-compose.yml is published (RP_BASE_URL and the ports: of the service in front must agree)", f.name, p.URL, next)
+		}
+		p = b.Get(t, next.String())
+	}
+	return p
+}
+
+// mapped reports whether port stands for a compose service's port.
+func (n *netmap) mapped(port int) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, p := range n.ports {
+		if p == port {
+			return true
+		}
+	}
+	return false
+}
+
+// summary is summary(p) and what it means: Keycloak's error page
+// explained, and the last warnings and errors of the rp behind f.
+func (f front) summary(p page) string {
+	out := summary(p) + keycloakHint(p)
+	var warned []string
+	for _, r := range f.rps {
+		for _, line := range strings.Split(r.log.String(), "\n") {
+			if strings.Contains(line, " level=WARN ") || strings.Contains(line, " level=ERROR ") {
+				warned = append(warned, line)
+			}
+		}
+	}
+	for _, line := range warned[max(0, len(warned)-3):] {
+		out += "\nrp logged: " + line
+	}
+	return out
+}
+
+// keycloakHint says what Keycloak's error page p means for the compose
+// file and the realm, or "".
+func keycloakHint(p page) string {
+	switch {
+	case strings.Contains(p.Body, "Invalid parameter: redirect_uri"):
+		return fmt.Sprintf("\nthe realm's client %s does not list redirect_uri %s (or RP_BASE_URL is not the URL the realm knows)", p.URL.Query().Get("client_id"), p.URL.Query().Get("redirect_uri"))
+	case strings.Contains(p.Body, "Invalid redirect uri"):
+		return fmt.Sprintf("\nthe realm's client does not list post_logout_redirect_uri %s", p.URL.Query().Get("post_logout_redirect_uri"))
+	}
+	return ""
 }
 
 // logOut logs u out of f in b as the admin would: rp's logout page, its
 // form, then Keycloak's end-session endpoint, which sends the browser back
 // to rp's /logged-out without asking anything. Keycloak then holds no
 // session of u with f's client any more.
-func (f front) logOut(t testing.TB, kc *keycloak, b *browser, u user) {
+func (f front) logOut(t testing.TB, b *browser, u user) {
 	t.Helper()
+	kc := f.kc
 	if kc.keycloakSessionsOf(t, f, u) == 0 {
 		t.Fatalf("%s: %s is signed in, but Keycloak lists no session of theirs with client %s", f.name, u.Username, f.client)
 	}
@@ -172,20 +249,20 @@ func (f front) logOut(t testing.TB, kc *keycloak, b *browser, u user) {
 		}
 	}
 	if p.Status != http.StatusOK || logout.Action == "" {
-		t.Fatalf("%s: want rp's logout page with its form, got %s", f.name, summary(p))
+		t.Fatalf("%s: want rp's logout page with its form, got %s", f.name, f.summary(p))
 	}
 	origin, _ := url.Parse(f.url)
 	p = b.Post(t, logout.Resolve(t, p), logout.Values(), origin.Scheme+"://"+origin.Host)
-	endSession := kc.Issuer(u.Realm) + "/protocol/openid-connect/logout?"
+	endSession := f.kc.Issuer(u.Realm) + "/protocol/openid-connect/logout?"
 	if !p.IsRedirect() || !strings.HasPrefix(p.Location(t).String(), endSession) {
-		t.Fatalf("%s: logging out: want a redirect to Keycloak's %s, got %s", f.name, endSession, summary(p))
+		t.Fatalf("%s: logging out: want a redirect to Keycloak's %s, got %s", f.name, endSession, f.summary(p))
 	}
 	p = b.Get(t, p.Location(t).String())
 	if !p.IsRedirect() || !strings.HasPrefix(p.Location(t).String(), f.url+f.rpPath+"/logged-out?") {
-		t.Fatalf("%s: Keycloak's end-session: want a redirect to rp's %s%s/logged-out (post_logout_redirect_uri), got %s", f.name, f.url, f.rpPath, summary(p))
+		t.Fatalf("%s: Keycloak's end-session: want a redirect to rp's %s%s/logged-out (post_logout_redirect_uri), got %s", f.name, f.url, f.rpPath, f.summary(p))
 	}
-	if p = b.Last(t, p); p.Status != http.StatusOK {
-		t.Fatalf("%s: after the logout: %s", f.name, summary(p))
+	if p = f.follow(t, b, p); p.Status != http.StatusOK {
+		t.Fatalf("%s: after the logout: %s", f.name, f.summary(p))
 	}
 	if n := kc.keycloakSessionsOf(t, f, u); n != 0 {
 		t.Fatalf("%s: %s logged out, but Keycloak still lists %d session(s) of theirs with client %s", f.name, u.Username, n, f.client)
@@ -196,8 +273,9 @@ func (f front) logOut(t testing.TB, kc *keycloak, b *browser, u user) {
 // sign them out, and wants f's session gone too: Keycloak posts the
 // logout to the back-channel URL the realm registers for f's client. With
 // lb, every instance behind it must have let the session go.
-func (f front) providerLogout(t testing.TB, kc *keycloak, demo *demoRealm, lb *balancer) {
+func (f front) providerLogout(t testing.TB, demo *demoRealm, lb *balancer) {
 	t.Helper()
+	kc := f.kc
 	u := kc.newUser(t, demo.Realm, "admins")
 	b := newBrowser(t)
 	f.signIn(t, b, u)
@@ -236,7 +314,7 @@ func (f front) providerLogout(t testing.TB, kc *keycloak, demo *demoRealm, lb *b
 	}
 	p := b.Last(t, b.Get(t, f.url+f.start))
 	if _, ok := loginForm(p); !ok {
-		t.Fatalf("%s: after the logout started at Keycloak, want its login form, got %s", f.name, summary(p))
+		t.Fatalf("%s: after the logout started at Keycloak, want its login form, got %s", f.name, f.summary(p))
 	}
 }
 
@@ -279,7 +357,7 @@ func wantProfile(t testing.TB, f front, p page, u user, group string) {
 		claims[html.UnescapeString(m[1])] = html.UnescapeString(m[2])
 	}
 	if len(claims) == 0 {
-		t.Fatalf("%s: %s is not rp's profile page: %s", f.name, p.URL, summary(p))
+		t.Fatalf("%s: %s is not rp's profile page: %s", f.name, p.URL, f.summary(p))
 	}
 	if claims["preferred_username"] != u.Username || claims["email"] != u.Email || claims["sub"] != u.ID {
 		t.Errorf("%s: profile shows preferred_username %q, email %q, sub %q; want %s's %q, %q, %q",
@@ -293,11 +371,11 @@ func wantProfile(t testing.TB, f front, p page, u user, group string) {
 // wantIdentity checks that p is whoami's answer to a request of u that rp
 // let through, with the identity headers the compose header promises; and
 // the access token, where f passes it.
-func wantIdentity(t testing.TB, kc *keycloak, f front, p page, u user, group string) {
+func wantIdentity(t testing.TB, f front, p page, u user, group string) {
 	t.Helper()
 	w, ok := parseWhoami(p.Body)
 	if p.Status != http.StatusOK || !ok {
-		t.Fatalf("%s: %s at %s: want whoami's page, got %s", f.name, u.Username, p.URL.Path, summary(p))
+		t.Fatalf("%s: %s at %s: want whoami's page, got %s", f.name, u.Username, p.URL.Path, f.summary(p))
 	}
 	if want := "GET " + p.URL.RequestURI() + " "; !strings.HasPrefix(w.RequestLine, want) {
 		t.Errorf("%s: %s asked for %s, whoami was asked %q", f.name, u.Username, p.URL.RequestURI(), w.RequestLine)
@@ -327,8 +405,8 @@ func wantIdentity(t testing.TB, kc *keycloak, f front, p page, u user, group str
 		t.Fatalf("%s: whoami got Authorization %.20q, want Bearer and the access token (RP_PASS_ACCESS_TOKEN)", f.name, auth)
 	}
 	c := claims(t, tok)
-	if c["iss"] != kc.Issuer(u.Realm) || c["azp"] != f.client || c["sub"] != u.ID {
-		t.Errorf("%s: the access token whoami got says iss %v, azp %v, sub %v; want %s, %s, %s", f.name, c["iss"], c["azp"], c["sub"], kc.Issuer(u.Realm), f.client, u.ID)
+	if c["iss"] != f.kc.Issuer(u.Realm) || c["azp"] != f.client || c["sub"] != u.ID {
+		t.Errorf("%s: the access token whoami got says iss %v, azp %v, sub %v; want %s, %s, %s", f.name, c["iss"], c["azp"], c["sub"], f.kc.Issuer(u.Realm), f.client, u.ID)
 	}
 }
 
@@ -365,6 +443,18 @@ func summary(p page) string {
 	if len(s) > 400 {
 		s = s[:400] + "..."
 	}
+	// Tokens in a query (id_token_hint) say nothing a reader needs.
+	short := *p.URL
+	q := short.Query()
+	for _, vs := range q {
+		for i, v := range vs {
+			if len(v) > 60 {
+				vs[i] = v[:20] + "..."
+			}
+		}
+	}
+	short.RawQuery = q.Encode()
+	p.URL = &short
 	return fmt.Sprintf("%s: %q", p, s)
 }
 
