@@ -801,6 +801,25 @@ func TestRealm(t *testing.T) {
 			}
 			return errors.Join(errs...)
 		}},
+		{"demo users may have offline tokens", func(s *stack) error {
+			// rp asks for offline_access (RP_OFFLINE_ACCESS, on by
+			// default); Keycloak refuses the code of a user without the
+			// offline_access role ("Offline tokens not allowed for the user
+			// or client"), and an import gives the users of a realm file no
+			// default roles: the file lists them.
+			asks := slices.ContainsFunc(s.rps, func(r *rpSvc) bool { return r.cfg.OfflineAccess })
+			if !asks {
+				return nil
+			}
+			defaults := "default-roles-" + strings.ToLower(s.realm.Realm)
+			var errs []error
+			for _, u := range s.realm.Users {
+				if !slices.Contains(u.RealmRoles, defaults) && !slices.Contains(u.RealmRoles, "offline_access") {
+					errs = append(errs, fmt.Errorf("user %q: realmRoles %q, want %q (or offline_access): rp asks for offline_access, and Keycloak refuses every sign-in of a user without that role", u.Username, u.RealmRoles, defaults))
+				}
+			}
+			return errors.Join(errs...)
+		}},
 	})
 }
 
@@ -1081,6 +1100,7 @@ type userRep struct {
 	LastName        string          `json:"lastName"`
 	Credentials     []credentialRep `json:"credentials"`
 	Groups          []string        `json:"groups"`
+	RealmRoles      []string        `json:"realmRoles"`
 	RequiredActions []string        `json:"requiredActions"`
 }
 

@@ -168,10 +168,29 @@ func (b *browser) LogIn(t testing.TB, p page, u user) page {
 	if !ok {
 		t.Fatalf("%s: not Keycloak's login page (no form kc-form-login):\n%s", p, p.Body)
 	}
-	v := f.Values()
-	v.Set("username", u.Username)
-	v.Set("password", u.Password)
-	return b.Post(t, f.Resolve(t, p), v, "")
+	for attempt := 1; ; attempt++ {
+		v := f.Values()
+		v.Set("username", u.Username)
+		v.Set("password", u.Password)
+		if peer == nil {
+			return b.Post(t, f.Resolve(t, p), v, "")
+		}
+		unlock := peer.oneLoginAtATime(u)
+		before := peer.concurrentRefusals(u)
+		next := b.Post(t, f.Resolve(t, p), v, "")
+		unlock()
+		// Keycloak ends a login's bookkeeping after it has answered: the
+		// next login of the same user may come too soon. Only a refusal
+		// Keycloak logs as such is tried again, never a wrong password.
+		if next.IsRedirect() || attempt == 5 || !peer.refusedAsConcurrent(u, before) {
+			return next
+		}
+		if f, ok = loginForm(next); !ok {
+			return next
+		}
+		p = next
+		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond) // nothing to poll: the state is Keycloak's
+	}
 }
 
 // --- HTML forms ---

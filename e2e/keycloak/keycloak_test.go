@@ -56,6 +56,50 @@ type keycloak struct {
 	mu       sync.Mutex
 	token    string
 	tokenExp time.Time
+	logins   sync.Map // realm/username → *sync.Mutex: see oneLoginAtATime
+}
+
+// oneLoginAtATime waits until no other test is submitting u's password,
+// and returns the function that lets the next one go. With brute-force
+// protection on (the demo realm), Keycloak 26 refuses a login of a user
+// while another of the same user is in progress, and until its
+// brute-force bookkeeping of that one has finished, shortly after it
+// answered ("Invalid username or password" on the page,
+// user_temporarily_disabled in its log): the demo users are shared by
+// parallel tests.
+func (k *keycloak) oneLoginAtATime(u user) func() {
+	m, _ := k.logins.LoadOrStore(u.Realm+"/"+u.Username, &sync.Mutex{})
+	m.(*sync.Mutex).Lock()
+	return m.(*sync.Mutex).Unlock
+}
+
+// concurrentRefusals counts the logins of u Keycloak has refused because
+// another was in progress (its event log: LOGIN_ERROR
+// user_temporarily_disabled).
+func (k *keycloak) concurrentRefusals(u user) int {
+	n := 0
+	for _, line := range strings.Split(k.Log(), "\n") {
+		if strings.Contains(line, `type="LOGIN_ERROR"`) && strings.Contains(line, `error="user_temporarily_disabled"`) &&
+			strings.Contains(line, `realmName="`+u.Realm+`"`) && strings.Contains(line, `username="`+u.Username+`"`) {
+			n++
+		}
+	}
+	return n
+}
+
+// refusedAsConcurrent reports whether Keycloak logs a new such refusal of
+// u (more than before), waiting a little for its log.
+func (k *keycloak) refusedAsConcurrent(u user, before int) bool {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		if k.concurrentRefusals(u) > before {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Issuer is realm's issuer, as tokens carry it.

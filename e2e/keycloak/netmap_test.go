@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -103,8 +105,32 @@ func (n *netmap) Rewrite(s string) string {
 	})
 }
 
-// freePort is a loopback port nobody listens on now.
+// freePort is a loopback port nobody listens on now, below the kernel's
+// range of ephemeral ports: a port reserved here is used much later (the
+// realm file names it when Keycloak starts, the service listens on it when
+// its test runs), and an outgoing connection's local port, taken from that
+// range, must not occupy it in between.
 func freePort() int {
+	low := 32768
+	if raw, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(raw)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	const floor = 10000
+	for range 100 {
+		if low <= floor {
+			break
+		}
+		port := floor + rand.IntN(low-floor)
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			ln.Close()
+			return port
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(fmt.Sprintf("no free loopback port: %v", err))
