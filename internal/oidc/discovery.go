@@ -49,6 +49,9 @@ type metadata struct {
 	endSession string
 	issParam   bool
 	offline    bool // the authorization request asks for offline_access
+	// offlineAdded: rp added offline_access (Settings.OfflineAccess); it
+	// was not among Settings.Scopes.
+	offlineAdded bool
 }
 
 func (c *Client) discover(ctx context.Context) (*metadata, error) {
@@ -88,9 +91,10 @@ func (c *Client) discover(ctx context.Context) (*metadata, error) {
 	}
 	scopes := c.s.Scopes
 	offline := slices.Contains(scopes, "offline_access")
+	offlineAdded := false
 	if c.s.OfflineAccess && !offline && doc.OfflineAccess() {
 		scopes = append(slices.Clip(scopes), "offline_access")
-		offline = true
+		offline, offlineAdded = true, true
 	}
 	for name, v := range map[string]string{"revocation_endpoint": doc.RevocationEndpoint} {
 		if v != "" {
@@ -118,6 +122,8 @@ func (c *Client) discover(ctx context.Context) (*metadata, error) {
 		endSession: doc.EndSessionEndpoint,
 		issParam:   doc.IssParameterSupported,
 		offline:    offline,
+
+		offlineAdded: offlineAdded,
 	}, nil
 }
 
