@@ -3,6 +3,8 @@ package oidc
 import (
 	"crypto/rand"
 	"net/url"
+	"slices"
+	"strings"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -14,6 +16,11 @@ type AuthRequest struct {
 	State    string
 	Nonce    string
 	Verifier string // PKCE code_verifier
+	// WithoutOffline leaves out the offline_access scope rp adds by
+	// itself (Settings.OfflineAccess), and with it prompt=consent: for a
+	// sign-in started again after ErrOfflineRefused. offline_access
+	// listed in Settings.Scopes stays.
+	WithoutOffline bool
 }
 
 // NewAuthRequest returns fresh random values: state and nonce carry 128
@@ -30,7 +37,11 @@ func (c *Client) AuthCodeURL(a AuthRequest) (string, error) {
 		return "", err
 	}
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(a.Verifier), gooidc.Nonce(a.Nonce)}
-	if m.offline {
+	switch {
+	case a.WithoutOffline && m.offlineAdded:
+		scopes := slices.DeleteFunc(slices.Clone(m.oauth2.Scopes), func(s string) bool { return s == "offline_access" })
+		opts = append(opts, oauth2.SetAuthURLParam("scope", strings.Join(scopes, " ")))
+	case m.offline:
 		// Core 11: offline_access needs prompt=consent, or providers drop
 		// it. Keycloak shows consent only to clients that require it.
 		opts = append(opts, oauth2.SetAuthURLParam("prompt", "consent"))

@@ -60,6 +60,9 @@ type metadata struct {
 	endSession string
 	issParam   bool
 	offline    bool // the authorization request asks for offline_access
+	// offlineAdded: rp added offline_access (Settings.OfflineAccess); it
+	// was not among Settings.Scopes.
+	offlineAdded bool
 }
 
 func (c *Client) discover(ctx context.Context) (*metadata, error) {
@@ -111,6 +114,9 @@ func (c *Client) discover(ctx context.Context) (*metadata, error) {
 	}
 	scopes := doc.RequestScopes(c.s.Scopes, c.s.OfflineAccess)
 	offline := slices.Contains(scopes, "offline_access")
+	// offlineAdded: rp itself asked for offline_access (the admin did not
+	// list it in RP_SCOPES), so a sign-in may retry without it.
+	offlineAdded := offline && !slices.Contains(c.s.Scopes, "offline_access")
 	for name, v := range map[string]string{"revocation_endpoint": doc.RevocationEndpoint} {
 		if v != "" {
 			if err := checkEndpoint(v); err != nil {
@@ -137,6 +143,8 @@ func (c *Client) discover(ctx context.Context) (*metadata, error) {
 		endSession: doc.EndSessionEndpoint,
 		issParam:   doc.IssParameterSupported,
 		offline:    offline,
+
+		offlineAdded: offlineAdded,
 	}, nil
 }
 

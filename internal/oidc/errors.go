@@ -23,6 +23,14 @@ var (
 	// ErrRejected means a response failed a protocol or security check, or
 	// the provider refused the request (for example invalid_grant).
 	ErrRejected = errors.New("oidc: rejected")
+	// ErrOfflineRefused means the provider refused the code of an
+	// authorization request that asked for offline_access because rp added
+	// it (Settings.OfflineAccess), with not_allowed (Keycloak's answer when
+	// the user lacks the offline_access role: "Offline tokens not allowed
+	// for the user or client") or invalid_scope. The same sign-in may pass
+	// without offline_access (AuthRequest.WithoutOffline). Errors wrapping
+	// it also wrap ErrRejected.
+	ErrOfflineRefused = errors.New("oidc: the provider refused offline_access")
 	// ErrKeysThrottled means a token names a key rp does not hold, and
 	// the provider's key set may not be fetched again yet. Errors wrapping
 	// it are *KeysError and also wrap ErrUnavailable.

@@ -41,6 +41,9 @@ func (c *Client) Exchange(ctx context.Context, code string, a AuthRequest) (*Ide
 
 	tok, err := m.oauth2.Exchange(ctx, code, oauth2.VerifierOption(a.Verifier))
 	if err != nil {
+		if m.offlineAdded && !a.WithoutOffline && refusesOffline(err) {
+			return nil, fmt.Errorf("%w: %w", ErrOfflineRefused, classifyTokenError(err))
+		}
 		return nil, classifyTokenError(err)
 	}
 	if !strings.EqualFold(tok.TokenType, "Bearer") {
@@ -170,6 +173,15 @@ func (c *Client) addUserInfo(ctx context.Context, m *metadata, tok *oauth2.Token
 		}
 	}
 	return nil
+}
+
+// refusesOffline reports whether err, from the code exchange, is the token
+// endpoint's refusal with not_allowed (Keycloak's answer for offline tokens
+// the user or client may not have) or invalid_scope.
+func refusesOffline(err error) bool {
+	var re *oauth2.RetrieveError
+	return errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 &&
+		(re.ErrorCode == "not_allowed" || re.ErrorCode == "invalid_scope")
 }
 
 // classifyTokenError turns an x/oauth2 exchange error into one wrapping

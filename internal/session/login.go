@@ -39,6 +39,10 @@ type PendingAuth struct {
 	Verifier string    `json:"verifier"`
 	ReturnTo string    `json:"return_to"`
 	Created  time.Time `json:"created"`
+	// WithoutOffline: this authorization request did not ask for
+	// offline_access, which the provider refused to the same browser's
+	// sign-in just before (oidc.ErrOfflineRefused).
+	WithoutOffline bool `json:"without_offline,omitempty"`
 }
 
 // LogoutNotice is what /logged-out needs to know about the logout that led

@@ -171,7 +171,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	p.scopes = append(p.scopes, q.Get("scope"))
 	p.grants[code] = grant{nonce: q.Get("nonce"), challenge: q.Get("code_challenge"),
-		redirectURI: q.Get("redirect_uri"), sub: sub, sid: sid}
+		redirectURI: q.Get("redirect_uri"), sub: sub, sid: sid, scope: q.Get("scope")}
 	p.mu.Unlock()
 
 	p.redirectBack(w, r, k, url.Values{"code": {code}})
@@ -257,6 +257,11 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		r.PostFormValue("redirect_uri") != g.redirectURI ||
 		s256(r.PostFormValue("code_verifier")) != g.challenge {
 		oauthError(w, http.StatusBadRequest, "invalid_grant")
+		return
+	}
+	if k.RefuseOffline && slices.Contains(strings.Fields(g.scope), "offline_access") {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "not_allowed",
+			"error_description": "Offline tokens not allowed for the user or client"})
 		return
 	}
 

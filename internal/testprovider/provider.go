@@ -102,6 +102,12 @@ type Knobs struct {
 	NoRotate             bool
 	NoOffline            bool
 	NoRevocation         bool
+	// RefuseOffline refuses, at the token endpoint, the code of an
+	// authorization that asked for offline_access, as Keycloak does for a
+	// user without the offline_access role (users a realm file imports
+	// without realmRoles have none): 400 not_allowed "Offline tokens not
+	// allowed for the user or client". The code is spent all the same.
+	RefuseOffline bool
 	// RedirectURIs and PostLogoutRedirectURIs, when set, are the only
 	// registered URIs; others are refused as Keycloak does.
 	RedirectURIs           []string
@@ -158,6 +164,7 @@ type signingKey struct {
 
 type grant struct {
 	nonce, challenge, redirectURI, sub, sid string
+	scope                                   string // of the authorization request
 	used                                    bool
 	stale                                   bool // refused, kept until revoked (StaleTokens)
 }

@@ -21,13 +21,23 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, returnTo, http.StatusSeeOther)
 		return
 	}
+	s.startSignIn(w, r, returnTo, false)
+}
+
+// startSignIn seals a fresh authorization request into a cookie of this
+// browser and sends the browser to the provider; withoutOffline leaves out
+// the offline_access rp adds (see oidc.ErrOfflineRefused).
+func (s *Server) startSignIn(w http.ResponseWriter, r *http.Request, returnTo string, withoutOffline bool) {
+	ctx := r.Context()
 	a := oidc.NewAuthRequest()
+	a.WithoutOffline = withoutOffline
 	authURL, err := s.oidc.AuthCodeURL(a)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	p := session.PendingAuth{State: a.State, Nonce: a.Nonce, Verifier: a.Verifier, ReturnTo: returnTo, Created: s.now()}
+	p := session.PendingAuth{State: a.State, Nonce: a.Nonce, Verifier: a.Verifier, ReturnTo: returnTo, Created: s.now(),
+		WithoutOffline: withoutOffline}
 	err = s.sessions.AddPending(w, r, p)
 	if errors.Is(err, session.ErrPendingTooLarge) {
 		// The sign-in still works; it comes back home instead.
@@ -96,7 +106,20 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 			Retry:   "/login", Action: "Start again"})
 		return
 	}
-	id, err := s.oidc.Exchange(ctx, code, oidc.AuthRequest{State: pending.State, Nonce: pending.Nonce, Verifier: pending.Verifier})
+	id, err := s.oidc.Exchange(ctx, code, oidc.AuthRequest{State: pending.State, Nonce: pending.Nonce, Verifier: pending.Verifier,
+		WithoutOffline: pending.WithoutOffline})
+	if errors.Is(err, oidc.ErrOfflineRefused) {
+		// Keycloak refuses offline tokens to a user without the
+		// offline_access role, after the password: once per sign-in, rp
+		// asks again without offline_access, which the provider's fresh
+		// session lets through without another password.
+		s.metrics.SignIn("failure", "offline_refused")
+		s.log.Warn("the provider refused offline_access to this user or client; signing in again without it. "+
+			"Grant the user the offline_access role (Keycloak: the realm's default roles), or set RP_OFFLINE_ACCESS=false",
+			"err", err, "request_id", requestID(ctx))
+		s.startSignIn(w, r, pending.ReturnTo, true)
+		return
+	}
 	if err != nil {
 		if errors.Is(err, oidc.ErrRejected) {
 			s.metrics.Rejected("id_token", "rejected")
