@@ -13,9 +13,9 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 )
 
-// demoRealm is the realm of the realm file compose's keycloak service
+// demoRealmName is the realm of the realm file compose's keycloak service
 // imports (deploy/keycloak/demo-realm.json).
-const demoRealm = "demo"
+const demoRealmName = "demo"
 
 // demoUser is a user of the demo realm as its realm file defines it, with
 // the id Keycloak gave it. The demo users are shared by every test of the
@@ -56,15 +56,15 @@ func (k *keycloak) demoUser(t testing.TB, username string) demoUser {
 	if err := json.Unmarshal(raw, &realm); err != nil {
 		t.Fatalf("demo realm file: %v", err)
 	}
-	if realm.Realm != demoRealm {
-		t.Fatalf("the realm file compose imports is realm %q, want %q", realm.Realm, demoRealm)
+	if realm.Realm != demoRealmName {
+		t.Fatalf("the realm file compose imports is realm %q, want %q", realm.Realm, demoRealmName)
 	}
 	i := slices.IndexFunc(realm.Users, func(u realmFileUser) bool { return u.Username == username })
 	if i < 0 {
-		t.Fatalf("realm %s's file has no user %s", demoRealm, username)
+		t.Fatalf("realm %s's file has no user %s", demoRealmName, username)
 	}
 	fu := realm.Users[i]
-	u := demoUser{user: user{Realm: demoRealm, Username: fu.Username, Email: fu.Email},
+	u := demoUser{user: user{Realm: demoRealmName, Username: fu.Username, Email: fu.Email},
 		Name: strings.TrimSpace(fu.FirstName + " " + fu.LastName)}
 	for _, c := range fu.Credentials {
 		if c.Type == "password" {
@@ -78,9 +78,9 @@ func (k *keycloak) demoUser(t testing.TB, username string) demoUser {
 		ID       string `json:"id"`
 		Username string `json:"username"`
 	}
-	k.Admin(t, http.MethodGet, "/"+demoRealm+"/users?exact=true&username="+url.QueryEscape(username), nil, &found)
+	k.Admin(t, http.MethodGet, "/"+demoRealmName+"/users?exact=true&username="+url.QueryEscape(username), nil, &found)
 	if len(found) != 1 || found[0].Username != username {
-		t.Fatalf("Keycloak's realm %s: user %s not found (%d answers)", demoRealm, username, len(found))
+		t.Fatalf("Keycloak's realm %s: user %s not found (%d answers)", demoRealmName, username, len(found))
 	}
 	u.ID = found[0].ID
 	return u
@@ -96,7 +96,7 @@ func demoRealmFile(t testing.TB, p *types.Project) string {
 	}
 	for _, v := range svc.Volumes {
 		if v.Type != types.VolumeTypeBind || !strings.HasPrefix(v.Target, kcImportDir) ||
-			!strings.HasPrefix(filepath.Base(v.Target), demoRealm+"-") {
+			!strings.HasPrefix(filepath.Base(v.Target), demoRealmName+"-") {
 			continue
 		}
 		if filepath.IsAbs(v.Source) {
@@ -104,7 +104,7 @@ func demoRealmFile(t testing.TB, p *types.Project) string {
 		}
 		return filepath.Join(p.WorkingDir, v.Source)
 	}
-	t.Fatalf("service %s mounts no %s realm file into %s", keycloakService, demoRealm, kcImportDir)
+	t.Fatalf("service %s mounts no %s realm file into %s", keycloakService, demoRealmName, kcImportDir)
 	return ""
 }
 

@@ -232,7 +232,7 @@ func (k *keycloak) testLogoutAtKeycloak(t *testing.T, s kcLogoutSetup) {
 	env["RP_FRONTCHANNEL_LOGOUT"] = fmt.Sprint(s.front)
 	env["RP_OFFLINE_ACCESS"] = fmt.Sprint(s.offline)
 	p.A = startRP(t, lnA, env)
-	p.B = startReplica(t, lnB, baseB, env)
+	p.B = startPeer(t, lnB, baseB, env)
 
 	// Another user, signed in all along.
 	other := k.newUser(t, testRealm, "users")

@@ -26,11 +26,11 @@ func startApp(t testing.TB) string {
 	return srv.URL
 }
 
-// startReplica starts a second rp with the settings of another (its
+// startPeer starts a second rp with the settings of another (its
 // RP_BASE_URL included), on its own port: two replicas behind one address,
 // sharing env's session store. The browser sends it the same cookie,
 // since cookies ignore ports. Base is the replica's own address.
-func startReplica(t testing.TB, ln net.Listener, base string, env map[string]string) *rpInstance {
+func startPeer(t testing.TB, ln net.Listener, base string, env map[string]string) *rpInstance {
 	t.Helper()
 	r := startRP(t, ln, env)
 	r.Base = base

@@ -92,7 +92,7 @@ func TestSignInDemoUsers(t *testing.T) {
 			// The refusal page's Log out button ends his session, here
 			// and at Keycloak, so another account can sign in.
 			p = b.Post(t, r.Base+"/logout", url.Values{"csrf_token": {logoutCSRF(t, p)}}, r.Origin)
-			if !p.IsRedirect() || !strings.HasPrefix(p.Location(t).String(), kc.Issuer(demoRealm)+"/protocol/openid-connect/logout?") {
+			if !p.IsRedirect() || !strings.HasPrefix(p.Location(t).String(), kc.Issuer(demoRealmName)+"/protocol/openid-connect/logout?") {
 				t.Fatalf("%s: want a redirect to Keycloak's end-session endpoint", p)
 			}
 			p = b.Last(t, p)
@@ -111,7 +111,7 @@ func TestSignInDemoUsers(t *testing.T) {
 func startDemoRP(t testing.TB, kc *keycloak, extra map[string]string) *rpInstance {
 	t.Helper()
 	ln, base := listen(t)
-	c := kc.clientFor(t, demoRealm, base, nil, nil)
+	c := kc.clientFor(t, demoRealmName, base, nil, nil)
 	env := kc.rpEnv(t, c, base)
 	maps.Copy(env, extra)
 	return startRP(t, ln, env)
