@@ -802,8 +802,8 @@ func TestRealm(t *testing.T) {
 			return errors.Join(errs...)
 		}},
 		{"demo users may have offline tokens", func(s *stack) error {
-			// rp asks for offline_access (RP_OFFLINE_ACCESS, on by
-			// default); Keycloak refuses the code of a user without the
+			// rp may ask for offline_access (RP_OFFLINE_ACCESS=true);
+			// Keycloak refuses the code of a user without the
 			// offline_access role ("Offline tokens not allowed for the user
 			// or client"), and an import gives the users of a realm file no
 			// default roles: the file lists them.

@@ -538,6 +538,9 @@ func (s *stack) rpSettings(addr string) map[string]string {
 		"RP_PROVIDER_TIMEOUT": "5s",
 		"RP_LOG_LEVEL":        "debug",
 		"RP_PATH_PREFIX":      s.prefix,
+		// oidc-provider issues refresh tokens only with offline_access
+		// (Core 11), which rp no longer asks for by default.
+		"RP_OFFLINE_ACCESS": "true",
 	}
 	for k, v := range s.rpEnv {
 		env[k] = v

@@ -187,7 +187,7 @@ func (k *keycloak) sessions(t testing.TB, u user) []userSession {
 }
 
 // offlineSessions lists u's offline sessions with client c: rp asks for
-// offline_access by default (RP_OFFLINE_ACCESS).
+// offline_access with RP_OFFLINE_ACCESS=true.
 func (k *keycloak) offlineSessions(t testing.TB, u user, c client) []userSession {
 	t.Helper()
 	var s []userSession

@@ -53,7 +53,7 @@ func TestDoctor(t *testing.T) {
 		rep.want(t, "clock", "WARN", "no Date header", "NTP")
 		rep.want(t, "client credentials", "ok", "a made-up code got invalid_grant, a wrong secret did not", "")
 		rep.want(t, "redirect URI", "ok", base+"/callback accepted: a sign-in without a session (prompt=none) came back to it with login_required", "")
-		rep.want(t, "sign-in request", "ok", `"openid profile email offline_access"`, "")
+		rep.want(t, "sign-in request", "ok", `"openid profile email"`, "")
 		rep.want(t, "post-logout URI", "ok", base+"/logged-out accepted: the provider sends the browser back to it", "")
 		rep.noSecret(t, c.Secret)
 
@@ -160,6 +160,7 @@ func TestDoctor(t *testing.T) {
 		c := kc.clientFor(t, testRealm, base, nil, nil)
 		kc.removeOptionalScope(t, c, "offline_access")
 		env := settings(t, c, c.Secret)
+		env["RP_OFFLINE_ACCESS"] = "true"
 		rep := doctorRun(t, bin, env)
 		rep.wantExit(t, 1, "1 problem(s) found.")
 		rep.wantFails(t, "sign-in request")

@@ -33,7 +33,7 @@ const (
 // kcLogoutSetup is one way rp is set up at Keycloak.
 type kcLogoutSetup struct {
 	store func(testing.TB) string
-	// offline: rp asks for offline_access (RP_OFFLINE_ACCESS, on by
+	// offline: rp asks for offline_access (RP_OFFLINE_ACCESS=true, off by
 	// default); rp's session then lives in an offline session at Keycloak.
 	offline bool
 	// consent: the client requires consent, so an admin has a consent to

@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// TestOfflineAccessAndKeycloakSSO records what rp's offline_access (its
-// default, RP_OFFLINE_ACCESS) does to Keycloak's SSO session, which the
+// TestOfflineAccessAndKeycloakSSO records what rp's offline_access
+// (RP_OFFLINE_ACCESS=true; off by default since this test) does to Keycloak's SSO session, which the
 // docs tell admins. Keycloak 26.1 and later keep only an offline session
 // when a sign-in asks for offline_access with no Keycloak session in the
 // browser yet: there is then no SSO session, so the next app of the realm

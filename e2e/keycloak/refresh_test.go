@@ -9,10 +9,10 @@ package keycloak
 // issued. Keycloak's own introspection endpoint, admin API and events say
 // what it thinks of the tokens.
 //
-// rp asks for offline_access by default (RP_OFFLINE_ACCESS), and Keycloak
+// With RP_OFFLINE_ACCESS=true rp asks for offline_access, and Keycloak
 // then issues an offline refresh token (typ Offline) tied to an offline
 // session, and lists no regular session for the user; with
-// RP_OFFLINE_ACCESS=false the refresh token (typ Refresh) is tied to the
+// RP_OFFLINE_ACCESS=false (the default) the refresh token (typ Refresh) is tied to the
 // user's SSO session. Each scenario runs in both modes.
 
 import (

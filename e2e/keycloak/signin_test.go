@@ -15,7 +15,7 @@ import (
 // told who the user is, and the groups decide who passes where, both with
 // RP_PATH_RULES and with RP_ALLOWED_GROUPS.
 //
-// RP_OFFLINE_ACCESS stays at its default here: it changes which session
+// RP_OFFLINE_ACCESS stays at its default (off) here: it changes which session
 // Keycloak keeps (TestKeycloakSSOAndOfflineAccess), not what rp is told.
 func TestSignInDemoUsers(t *testing.T) {
 	kc := needKeycloak(t)

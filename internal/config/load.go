@@ -78,7 +78,7 @@ var settings = []setting{
 		return nil
 	}},
 	{"RP_FRONTCHANNEL_LOGOUT", "true", "serve GET /frontchannel-logout (Front-Channel Logout 1.0); set false when the provider sends back-channel logouts", boolean(func(c *Config) *bool { return &c.FrontchannelLogout })},
-	{"RP_OFFLINE_ACCESS", "true", "ask for refresh tokens with the offline_access scope when the provider offers it", boolean(func(c *Config) *bool { return &c.OfflineAccess })},
+	{"RP_OFFLINE_ACCESS", "false", "ask for refresh tokens with the offline_access scope when the provider offers it (providers that give refresh tokens only so: oidc-provider, Okta, Auth0, Entra); Keycloak gives them without it, and an offline session outlives Keycloak's sign-outs", boolean(func(c *Config) *bool { return &c.OfflineAccess })},
 	{"RP_UPSTREAM", "", "the app rp protects: every request outside rp's routes goes there when signed in (proxy mode)", str(func(c *Config) *string { return &c.Upstream })},
 	{"RP_UPSTREAM_TIMEOUT", "60s", "how long the app may take to start its answer before rp answers 504", dur(func(c *Config) *time.Duration { return &c.UpstreamTimeout })},
 	{"RP_PATH_PREFIX", "", "prefix of rp's own routes when they clash with the app's, e.g. /_rp", str(func(c *Config) *string { return &c.PathPrefix })},

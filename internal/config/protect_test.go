@@ -16,7 +16,7 @@ func TestProtectingAnAppDefaults(t *testing.T) {
 	}
 	if c.Upstream != "" || c.PathPrefix != "" || len(c.TrustedProxies) != 0 || c.PassAccessToken ||
 		len(c.AllowedGroups) != 0 || len(c.AllowedEmailDomains) != 0 || len(c.PathRules) != 0 ||
-		c.GroupsClaim != "groups" || !c.OfflineAccess || c.UpstreamTimeout != 60*time.Second || c.SessionCookieName != "rp_session" ||
+		c.GroupsClaim != "groups" || c.OfflineAccess || c.UpstreamTimeout != 60*time.Second || c.SessionCookieName != "rp_session" ||
 		len(c.PassClientHeaders) != 0 || c.MetricsAddr != "" || c.MetricsListener() != "" {
 		t.Errorf("defaults: %+v", c)
 	}

@@ -35,13 +35,14 @@ func TestSignInRequestRefused(t *testing.T) {
 		{name: "standard flow off", knobs: func(k *testprovider.Knobs) { k.NoStandardFlow = true },
 			status: doctor.Fail, detail: "unauthorized_client", fix: []string{"Standard flow"}},
 		{name: "offline_access not among the client's scopes", knobs: func(k *testprovider.Knobs) { k.Scopes = []string{"openid", "profile", "email"} },
-			status: doctor.Fail, detail: "invalid_scope", fix: []string{"offline_access", "Optional", "RP_OFFLINE_ACCESS=false"}},
+			env: map[string]string{"RP_OFFLINE_ACCESS": "true"}, status: doctor.Fail, detail: "invalid_scope", fix: []string{"offline_access", "Optional", "RP_OFFLINE_ACCESS=false"}},
 		{name: "another scope not allowed", knobs: func(k *testprovider.Knobs) { k.Scopes = []string{"openid", "profile", "email", "offline_access"} },
 			env: map[string]string{"RP_SCOPES": "openid profile email phone"}, status: doctor.Fail, detail: "invalid_scope",
 			fix: []string{"RP_SCOPES", "Client scopes"}},
 		{name: "RP_OFFLINE_ACCESS=false asks for the client's scopes only", knobs: func(k *testprovider.Knobs) { k.Scopes = []string{"openid", "profile", "email"} },
 			env: map[string]string{"RP_OFFLINE_ACCESS": "false"}, status: doctor.OK, detail: `"openid profile email"`},
-		{name: "all allowed", status: doctor.OK, detail: `"openid profile email offline_access"`},
+		{name: "all allowed", env: map[string]string{"RP_OFFLINE_ACCESS": "true"}, status: doctor.OK, detail: `"openid profile email offline_access"`},
+		{name: "the default asks for no offline_access", status: doctor.OK, detail: `"openid profile email"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			op := testprovider.New(t, testprovider.Keycloak("demo"))
@@ -97,7 +98,7 @@ func TestProbesLeaveNothingBehind(t *testing.T) {
 		switch {
 		case strings.HasSuffix(r.URL.Path, "/auth"):
 			authorize++
-			if q.Get("prompt") != "none" || q.Get("scope") != "openid profile email offline_access" ||
+			if q.Get("prompt") != "none" || q.Get("scope") != "openid profile email" ||
 				q.Get("redirect_uri") != "http://localhost:8000/callback" || q.Get("code_challenge_method") != "S256" {
 				t.Errorf("sign-in probe %s: want prompt=none, rp's scopes, redirect URI and PKCE", r.URL.RawQuery)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/rp-project/rp/internal/oidc"
 )
@@ -13,8 +14,13 @@ import (
 func (d *doctor) refresh(doc oidc.Discovery) []Finding {
 	var out []Finding
 	switch {
+	case !slices.Contains(doc.GrantTypesSupported, "refresh_token"):
+		out = append(out, Finding{Status: Warn, Check: "refresh tokens",
+			Detail: "the provider advertises no refresh_token grant",
+			Fix:    "sessions last as configured, but access tokens are not renewed and a user disabled at the provider keeps access until the session ends; enable refresh tokens for the client if the app needs fresh tokens"})
 	case !d.cfg.OfflineAccess:
-		out = append(out, Finding{Status: OK, Check: "refresh tokens", Detail: "offline_access not asked for (RP_OFFLINE_ACCESS=false); a refresh token the provider sends anyway is used"})
+		out = append(out, Finding{Status: OK, Check: "refresh tokens", Detail: "offline_access not asked for (RP_OFFLINE_ACCESS=false, the default); a refresh token the provider sends anyway is used (Keycloak sends one, tied to its SSO session)",
+			Fix: "if the app needs fresh tokens and the provider gives refresh tokens only with offline_access (oidc-provider, Okta, Auth0, Entra), set RP_OFFLINE_ACCESS=true; with Keycloak leave it off: an offline session outlives the user's sign-outs there"})
 	case doc.OfflineAccess():
 		out = append(out, Finding{Status: OK, Check: "refresh tokens", Detail: "offline_access offered: asked for with prompt=consent"})
 	default:

@@ -16,12 +16,14 @@ import (
 // asks for offline_access by default, so such users could never sign in:
 // rp starts the sign-in again at once without it, which Keycloak's
 // session (the password was right) lets through, and says so in its log.
+// (RP_OFFLINE_ACCESS is off by default since Keycloak was tested; these
+// tests turn it on.)
 func TestSignInWhenOfflineAccessIsRefused(t *testing.T) {
 	t.Parallel()
 	op := testprovider.New(t, testprovider.Keycloak("demo"))
 	op.Set(func(k *testprovider.Knobs) { k.RefuseOffline = true })
 	var logs syncBuffer
-	h := newHarnessFor(t, op, withEnv("RP_DISCOVERY_URL", op.DiscoveryURL), withLogs(&logs))
+	h := newHarnessFor(t, op, withEnv("RP_DISCOVERY_URL", op.DiscoveryURL), withEnv("RP_OFFLINE_ACCESS", "true"), withLogs(&logs))
 
 	r := h.get(h.startLogin("/profile"))
 	again := h.expectRedirect(r, http.StatusSeeOther)
@@ -48,7 +50,7 @@ func TestSignInWhenOfflineAccessIsRefused(t *testing.T) {
 
 	// Later sign-ins ask for offline_access again: it is this user (a
 	// role), not the provider, that has none.
-	h2 := newHarnessFor(t, op, withEnv("RP_DISCOVERY_URL", op.DiscoveryURL))
+	h2 := newHarnessFor(t, op, withEnv("RP_DISCOVERY_URL", op.DiscoveryURL), withEnv("RP_OFFLINE_ACCESS", "true"))
 	op.Set(func(k *testprovider.Knobs) { k.RefuseOffline = false })
 	h2.login()
 	if s := op.Scopes(); len(s) != 3 || !strings.Contains(s[2], "offline_access") {
@@ -63,7 +65,7 @@ func TestOfflineRefusedTwiceIsNotALoop(t *testing.T) {
 	t.Parallel()
 	op := testprovider.New(t, testprovider.Keycloak("demo"))
 	op.Set(func(k *testprovider.Knobs) { k.TokenError = "not_allowed" })
-	h := newHarnessFor(t, op, withEnv("RP_DISCOVERY_URL", op.DiscoveryURL))
+	h := newHarnessFor(t, op, withEnv("RP_DISCOVERY_URL", op.DiscoveryURL), withEnv("RP_OFFLINE_ACCESS", "true"))
 	again := h.expectRedirect(h.get(h.startLogin("")), http.StatusSeeOther)
 	r := h.get(h.expectRedirect(h.get(again), http.StatusFound))
 	if r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "Sign-in failed") {

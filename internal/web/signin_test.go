@@ -32,9 +32,10 @@ func TestSignInRoundTrip(t *testing.T) {
 	}
 	for k, want := range map[string]string{
 		"response_type": "code", "client_id": h.op.ClientID, "code_challenge_method": "S256",
-		"redirect_uri": h.base + "/callback", "scope": "openid profile email offline_access",
-		// Core 11: offline_access needs prompt=consent.
-		"prompt": "consent",
+		"redirect_uri": h.base + "/callback", "scope": "openid profile email",
+		// RP_OFFLINE_ACCESS is off by default: no offline_access, so no
+		// prompt=consent (offline_access_test.go covers it on).
+		"prompt": "",
 	} {
 		if q.Get(k) != want {
 			t.Errorf("authorization request %s = %q, want %q", k, q.Get(k), want)
