@@ -41,7 +41,7 @@ func dur(dst func(*Config) *time.Duration) func(*Config, string) error {
 // settings lists every setting; the README's table mirrors it.
 var settings = []setting{
 	{"RP_ISSUER", "", "issuer URL, exactly as it appears in tokens (required)", str(func(c *Config) *string { return &c.Issuer })},
-	{"RP_DISCOVERY_URL", "", "where rp fetches discovery when it reaches the provider by another address (default: RP_ISSUER)", str(func(c *Config) *string { return &c.DiscoveryURL })},
+	{"RP_DISCOVERY_URL", "", "where rp fetches discovery when it reaches the provider by another address (default: RP_ISSUER); the endpoints rp calls itself, named under RP_ISSUER, are called there too", str(func(c *Config) *string { return &c.DiscoveryURL })},
 	{"RP_CLIENT_ID", "", "client id (required)", str(func(c *Config) *string { return &c.ClientID })},
 	{"RP_CLIENT_SECRET", "", "client secret (required, or RP_CLIENT_SECRET_FILE)", str(func(c *Config) *string { return &c.ClientSecret })},
 	{"RP_BASE_URL", "", "rp's public URL; https makes cookies Secure (required)", str(func(c *Config) *string { return &c.BaseURL })},
