@@ -25,6 +25,15 @@ import (
 // own credentials says nothing about the user's session.
 var ErrGrantRefused = errors.New("oidc: the provider refused the refresh token")
 
+// ErrInvalidGrant means the token endpoint itself answered invalid_grant:
+// the refresh token is dead at the provider, though the provider may keep
+// what it belonged to (Keycloak keeps an offline session until its token
+// is revoked). Errors wrapping it also wrap ErrGrantRefused. A refresh
+// refused by rp's own checks of an answer does not wrap it: the provider
+// accepted that token, and revoking it (Keycloak's revocation also drops
+// the client from all of the user's sessions) is not rp's to decide.
+var ErrInvalidGrant = errors.New("oidc: the token endpoint answered invalid_grant")
+
 // Refreshed is the outcome of a refresh.
 type Refreshed struct {
 	AccessToken  string
@@ -56,7 +65,7 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string, prev json.Raw
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
-			return nil, fmt.Errorf("%w: %w: invalid_grant %s", ErrRejected, ErrGrantRefused, brief(errors.New(re.ErrorDescription)))
+			return nil, fmt.Errorf("%w: %w: %w: %s", ErrRejected, ErrGrantRefused, ErrInvalidGrant, brief(errors.New(re.ErrorDescription)))
 		}
 		if errors.As(err, &re) {
 			status := 0

@@ -67,13 +67,15 @@ func (s *Server) refresh(r *http.Request, l session.Login) (session.Login, bool)
 		s.metrics.Logout("refresh_refused", 1)
 		s.log.Warn("token refresh refused; the session ends everywhere", "sub", l.Subject, "err", err, "request_id", requestID(ctx))
 		t, _, terr := s.sessions.Tokens(ctx)
-		if _, err := s.sessions.SignOut(ctx); err != nil {
-			s.log.Error("ending a session whose refresh was refused failed", "err", err, "request_id", requestID(ctx))
+		if _, serr := s.sessions.SignOut(ctx); serr != nil {
+			s.log.Error("ending a session whose refresh was refused failed", "err", serr, "request_id", requestID(ctx))
 		}
-		// A refused token may still hold something at the provider:
+		// A token the provider refused may still hold something there:
 		// Keycloak refuses an offline token as stale after an admin signs
 		// the user out, yet keeps its offline session until it is revoked.
-		if terr == nil {
+		// A refresh refused by rp's own checks is not revoked: the
+		// provider took that token (see oidc.ErrInvalidGrant).
+		if terr == nil && errors.Is(err, oidc.ErrInvalidGrant) {
 			s.revoke(ctx, t)
 		}
 		return session.Login{}, false

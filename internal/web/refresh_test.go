@@ -179,6 +179,12 @@ func TestRefreshedIDTokenIsChecked(t *testing.T) {
 			if r := apiGet(h, h.client, "/api"); r.StatusCode != http.StatusUnauthorized {
 				t.Fatalf("a refreshed ID token with %s: %d, want the session ended (401)", name, r.StatusCode)
 			}
+			// The provider took the token: rp ends its own session but
+			// revokes nothing (Keycloak's revocation would also drop the
+			// client from the user's other sessions).
+			if n := len(h.op.Revoked()); n != 0 {
+				t.Fatalf("a refreshed ID token with %s: %d tokens revoked, want none", name, n)
+			}
 		})
 	}
 }
