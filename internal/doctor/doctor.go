@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rp-project/rp/internal/config"
+
+	"github.com/rp-project/rp/internal/oidc"
 )
 
 // Status of one check.
@@ -131,10 +133,7 @@ type doctor struct {
 // provider by, when RP_DISCOVERY_URL differs from RP_ISSUER (docker
 // compose: localhost for browsers, the service name for rp).
 func (d *doctor) fromHere(u string) string {
-	if d.cfg.DiscoveryURL != d.cfg.Issuer && strings.HasPrefix(u, d.cfg.Issuer) {
-		return d.cfg.DiscoveryURL + strings.TrimPrefix(u, d.cfg.Issuer)
-	}
-	return u
+	return oidc.FromHere(d.cfg.Issuer, d.cfg.DiscoveryURL, u)
 }
 
 func trim(b []byte, n int) string {

@@ -81,7 +81,7 @@ func (d *doctor) signInRequest(got url.Values, scope string) Finding {
 		return f
 	}
 	f.Status = Fail
-	f.Detail = fmt.Sprintf("the provider refuses every sign-in of client %q: %s", d.cfg.ClientID, e)
+	f.Detail = fmt.Sprintf("the provider refuses every sign-in of client %q: %q", d.cfg.ClientID, e)
 	if desc := got.Get("error_description"); desc != "" {
 		f.Detail += fmt.Sprintf(" (%q)", desc)
 	}
@@ -127,7 +127,7 @@ func (d *doctor) postLogoutURI(ctx context.Context, doc oidc.Discovery) Finding 
 		back, err := resp.Location()
 		if err != nil || !sameEndpoint(back, uri) {
 			f.Status = Warn
-			f.Detail = fmt.Sprintf("%s not confirmed: the provider sent the browser to %s instead", uri, resp.Header.Get("Location"))
+			f.Detail = fmt.Sprintf("%s not confirmed: the provider sent the browser to %q instead", uri, resp.Header.Get("Location"))
 			f.Fix = "log out once to check it"
 			return f
 		}

@@ -19,8 +19,11 @@ func (d *doctor) refresh(doc oidc.Discovery) []Finding {
 			Detail: "the provider advertises no refresh_token grant",
 			Fix:    "sessions last as configured, but access tokens are not renewed and a user disabled at the provider keeps access until the session ends; enable refresh tokens for the client if the app needs fresh tokens"})
 	case !d.cfg.OfflineAccess:
-		out = append(out, Finding{Status: OK, Check: "refresh tokens", Detail: "offline_access not asked for (RP_OFFLINE_ACCESS=false, the default); a refresh token the provider sends anyway is used (Keycloak sends one, tied to its SSO session)",
-			Fix: "if the app needs fresh tokens and the provider gives refresh tokens only with offline_access (oidc-provider, Okta, Auth0, Entra), set RP_OFFLINE_ACCESS=true; with Keycloak leave it off: an offline session outlives the user's sign-outs there"})
+		// The advice is in Detail: the fix of an OK finding is not shown.
+		out = append(out, Finding{Status: OK, Check: "refresh tokens", Detail: "offline_access not asked for (RP_OFFLINE_ACCESS=false, the default); " +
+			"a refresh token the provider sends anyway is used (Keycloak sends one, tied to its SSO session). " +
+			"A provider that gives refresh tokens only with offline_access (oidc-provider, Okta, Auth0, Entra) needs RP_OFFLINE_ACCESS=true " +
+			"for fresh tokens and for a user disabled there to lose access before the session ends; with Keycloak leave it off"})
 	case doc.OfflineAccess():
 		out = append(out, Finding{Status: OK, Check: "refresh tokens", Detail: "offline_access offered: asked for with prompt=consent"})
 	default:

@@ -152,12 +152,21 @@ func (c *Client) discover(ctx context.Context) (*metadata, error) {
 // reaches the provider by another address than browsers (RP_DISCOVERY_URL),
 // an endpoint under the issuer, the browsers' address, is called under
 // the discovery URL instead. Endpoints elsewhere are called as named.
-func (c *Client) fromHere(u string) string {
-	rest, ok := strings.CutPrefix(u, strings.TrimSuffix(c.s.Issuer, "/"))
+func (c *Client) fromHere(u string) string { return FromHere(c.s.Issuer, c.s.DiscoveryURL, u) }
+
+// FromHere is endpoint u as called at discoveryURL's address when it is
+// named under issuer: the same path below the issuer, under the discovery
+// URL. Anything else (another host, or a path that merely starts with the
+// issuer's, such as /realms/demo2 under /realms/demo) is returned as is.
+func FromHere(issuer, discoveryURL, u string) string {
+	if discoveryURL == "" || discoveryURL == issuer {
+		return u
+	}
+	rest, ok := strings.CutPrefix(u, strings.TrimSuffix(issuer, "/"))
 	if !ok || (rest != "" && rest[0] != '/' && rest[0] != '?') {
 		return u
 	}
-	return strings.TrimSuffix(c.s.DiscoveryURL, "/") + rest
+	return strings.TrimSuffix(discoveryURL, "/") + rest
 }
 
 // checkDiscovery refuses metadata rp cannot work with safely, and warns

@@ -150,4 +150,12 @@ func TestFromHere(t *testing.T) {
 			t.Errorf("fromHere(%q) = %q, want %q", in, got, want)
 		}
 	}
+	// A host that merely starts with the issuer's is another host (rp
+	// doctor used to send the client secret there).
+	if got := FromHere("http://kc", "http://keycloak", "http://kc.evil.net/token"); got != "http://kc.evil.net/token" {
+		t.Errorf("FromHere with a host under the issuer's name: %q", got)
+	}
+	if got := FromHere("http://kc/realms/a", "http://kc/realms/a", "http://kc/realms/a/token"); got != "http://kc/realms/a/token" {
+		t.Errorf("FromHere with the discovery URL equal to the issuer: %q", got)
+	}
 }
