@@ -23,6 +23,8 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	yaml "go.yaml.in/yaml/v4"
+
+	"github.com/rp-project/rp/internal/nginxconf"
 )
 
 // identityHeaders are the headers rp tells the app who is signed in with,
@@ -340,7 +342,7 @@ func TestApp(t *testing.T) {
 			if !sharesNetwork(a.svc, s.project.Services[rpFwdService]) {
 				return fmt.Errorf("no network in common with %s", rpFwdService)
 			}
-			set := a.rpLoc.setHeaders()
+			set := a.rpLoc.SetHeaders()
 			if set["host"] != "$http_host" {
 				return fmt.Errorf("location %s/: proxy_set_header Host %q, want $http_host (the browser's host, for rp's pages)", a.prefix, set["host"])
 			}
@@ -358,9 +360,9 @@ func TestApp(t *testing.T) {
 			r := s.rpByName(rpFwdService)
 			for _, name := range []string{"proxy_read_timeout", "proxy_send_timeout"} {
 				got := 60 * time.Second
-				if d := a.rpLoc.inherited(name); len(d) > 0 && len(d[0].args) == 1 {
+				if d := a.rpLoc.Inherited(name); len(d) > 0 && len(d[0].Args) == 1 {
 					var err error
-					if got, err = ngxDuration(d[0].args[0]); err != nil {
+					if got, err = nginxconf.Duration(d[0].Args[0]); err != nil {
 						return fmt.Errorf("%s: %v", name, err)
 					}
 				}
@@ -371,8 +373,8 @@ func TestApp(t *testing.T) {
 			return nil
 		})},
 		{"fwd-nginx asks rp-fwd's /auth about every request, describing it", fwdCheck(func(s *stack, a *authProxy) error {
-			loc := "location = " + a.authLoc.args[1]
-			if len(a.authLoc.all("internal")) != 1 {
+			loc := "location = " + a.authLoc.Args[1]
+			if len(a.authLoc.All("internal")) != 1 {
 				return fmt.Errorf("%s: want internal (browsers must not reach it)", loc)
 			}
 			if err := s.rpTarget(a.authPass.Host); err != nil {
@@ -386,13 +388,13 @@ func TestApp(t *testing.T) {
 			if q := a.authPass.Query(); q.Get("status") != "401" {
 				return fmt.Errorf("%s: proxy_pass %s: want ?status=401", loc, a.authPass)
 			}
-			if a.authLoc.arg("proxy_pass_request_body") != "off" {
+			if a.authLoc.Arg("proxy_pass_request_body") != "off" {
 				return fmt.Errorf("%s: want proxy_pass_request_body off", loc)
 			}
-			if v := a.authLoc.inherited("proxy_pass_request_headers"); len(v) > 0 && v[0].args[0] == "off" {
+			if v := a.authLoc.Inherited("proxy_pass_request_headers"); len(v) > 0 && v[0].Args[0] == "off" {
 				return fmt.Errorf("%s: proxy_pass_request_headers off: rp needs the browser's Cookie and Accept", loc)
 			}
-			set := a.authLoc.setHeaders()
+			set := a.authLoc.SetHeaders()
 			want := map[string][]string{
 				"content-length":     {""},
 				"x-forwarded-method": {"$request_method"},
@@ -433,7 +435,7 @@ func TestApp(t *testing.T) {
 			if err := s.appTarget(a.svc, a.appPass.String()); err != nil {
 				return fmt.Errorf("location /: proxy_pass: %v", err)
 			}
-			set := a.appLoc.setHeaders()
+			set := a.appLoc.SetHeaders()
 			for _, h := range s.fwdAnswerHeaders() {
 				v := a.headerVar(h)
 				if v == "" {
@@ -445,12 +447,12 @@ func TestApp(t *testing.T) {
 					return fmt.Errorf("location /: proxy_set_header %s %q, want %s (rp's answer)", h, set[strings.ToLower(h)], v)
 				}
 			}
-			for _, d := range a.conf.walk() {
-				if d.name == "underscores_in_headers" && slices.Equal(d.args, []string{"on"}) {
+			for _, d := range a.conf.Walk() {
+				if d.Name == "underscores_in_headers" && slices.Equal(d.Args, []string{"on"}) {
 					return errors.New("underscores_in_headers on: X_Forwarded_User from a client would reach the app")
 				}
 			}
-			if v := a.appLoc.inherited("proxy_pass_request_headers"); len(v) > 0 && v[0].args[0] == "off" {
+			if v := a.appLoc.Inherited("proxy_pass_request_headers"); len(v) > 0 && v[0].Args[0] == "off" {
 				return errors.New("location /: proxy_pass_request_headers off")
 			}
 			return nil
@@ -460,33 +462,33 @@ func TestApp(t *testing.T) {
 			if login == "" {
 				return errors.New("location /: no auth_request_set $VAR $upstream_http_location (rp's sign-in URL)")
 			}
-			var named *ngxDirective
-			for _, e := range a.appLoc.all("error_page") {
-				if len(e.args) == 3 && e.args[0] == "401" && e.args[1] == "=" && strings.HasPrefix(e.args[2], "@") {
-					named = a.server.location(e.args[2])
+			var named *nginxconf.Directive
+			for _, e := range a.appLoc.All("error_page") {
+				if len(e.Args) == 3 && e.Args[0] == "401" && e.Args[1] == "=" && strings.HasPrefix(e.Args[2], "@") {
+					named = a.server.Location(e.Args[2])
 				}
 			}
 			if named == nil {
 				return errors.New("location /: want error_page 401 = @NAMED, and that location")
 			}
 			var redirects, unauthorized bool
-			for _, d := range named.walk() {
-				if d.name == "return" && slices.Equal(d.args, []string{"302", login}) && d.parent == named {
+			for _, d := range named.Walk() {
+				if d.Name == "return" && slices.Equal(d.Args, []string{"302", login}) && d.Parent == named {
 					redirects = true
 				}
-				if d.name == "return" && slices.Equal(d.args, []string{"401"}) && d.parent.name == "if" && ngxCondition(d.parent) == "("+login+`="")` {
+				if d.Name == "return" && slices.Equal(d.Args, []string{"401"}) && d.Parent.Name == "if" && ngxCondition(d.Parent) == "("+login+`="")` {
 					unauthorized = true
 				}
 			}
 			if !redirects || !unauthorized {
-				return fmt.Errorf(`location %s: want return 302 %s, and return 401 inside if (%s = "")`, named.args[0], login, login)
+				return fmt.Errorf(`location %s: want return 302 %s, and return 401 inside if (%s = "")`, named.Args[0], login, login)
 			}
 			return nil
 		})},
 		{"fwd-nginx has just these locations", fwdCheck(func(s *stack, a *authProxy) error {
-			for _, l := range a.server.all("location") {
-				if l != a.rpLoc && l != a.authLoc && l != a.appLoc && !strings.HasPrefix(l.args[0], "@") {
-					return fmt.Errorf("location %s: every path is the app's (location /) or rp's (%s/)", strings.Join(l.args, " "), a.prefix)
+			for _, l := range a.server.All("location") {
+				if l != a.rpLoc && l != a.authLoc && l != a.appLoc && !strings.HasPrefix(l.Args[0], "@") {
+					return fmt.Errorf("location %s: every path is the app's (location /) or rp's (%s/)", strings.Join(l.Args, " "), a.prefix)
 				}
 			}
 			return nil

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/rp-project/rp/internal/nginxconf"
 )
 
 // writeTimeout is rp's HTTP write timeout for cfg's provider timeout, as
@@ -196,7 +198,7 @@ func TestHA(t *testing.T) {
 				want = append(want, net.JoinHostPort(name, port))
 			}
 			if !slices.Equal(slices.Sorted(slices.Values(got)), want) {
-				return fmt.Errorf("upstream %s has servers %q, want exactly %q", b.upstream.args[0], got, want)
+				return fmt.Errorf("upstream %s has servers %q, want exactly %q", b.upstream.Args[0], got, want)
 			}
 			return nil
 		})},
@@ -204,8 +206,8 @@ func TestHA(t *testing.T) {
 			// Round robin is nginx's default: any method, hash or cookie
 			// would hide sessions that are not shared.
 			for _, d := range []string{"ip_hash", "hash", "sticky", "least_conn", "least_time", "random", "ntlm"} {
-				if len(b.upstream.all(d)) > 0 {
-					return fmt.Errorf("upstream %s has %s; want plain round robin", b.upstream.args[0], d)
+				if len(b.upstream.All(d)) > 0 {
+					return fmt.Errorf("upstream %s has %s; want plain round robin", b.upstream.Args[0], d)
 				}
 			}
 			for _, u := range b.servers {
@@ -226,23 +228,23 @@ func TestHA(t *testing.T) {
 					return fmt.Errorf("server %s:%s: want max_fails=N (N > 0)", u.host, u.port)
 				}
 			}
-			next := b.location.inherited("proxy_next_upstream")
-			if len(next) != 1 || !slices.Contains(next[0].args, "error") || !slices.Contains(next[0].args, "timeout") {
+			next := b.location.Inherited("proxy_next_upstream")
+			if len(next) != 1 || !slices.Contains(next[0].Args, "error") || !slices.Contains(next[0].Args, "timeout") {
 				return errors.New("want proxy_next_upstream error timeout")
 			}
 			// A POST that reached one instance must not reach the other:
 			// the second back-channel delivery of a logout token would be
 			// refused as a replay.
-			if slices.Contains(next[0].args, "non_idempotent") {
+			if slices.Contains(next[0].Args, "non_idempotent") {
 				return errors.New("proxy_next_upstream non_idempotent sends POSTs twice")
 			}
 			return nil
 		})},
 		{"rp-lb passes Host, X-Forwarded-For and X-Forwarded-Proto", lbCheck(func(s *stack, b *balancer) error {
 			set := map[string]string{}
-			for _, d := range b.location.inherited("proxy_set_header") {
-				if len(d.args) == 2 {
-					set[strings.ToLower(d.args[0])] = d.args[1]
+			for _, d := range b.location.Inherited("proxy_set_header") {
+				if len(d.Args) == 2 {
+					set[strings.ToLower(d.Args[0])] = d.Args[1]
 				}
 			}
 			want := map[string]string{
@@ -260,9 +262,9 @@ func TestHA(t *testing.T) {
 		{"rp-lb waits longer than rp's write timeout", lbCheck(func(s *stack, b *balancer) error {
 			for _, name := range []string{"proxy_read_timeout", "proxy_send_timeout"} {
 				got := 60 * time.Second // nginx's default
-				if d := b.location.inherited(name); len(d) > 0 && len(d[0].args) == 1 {
+				if d := b.location.Inherited(name); len(d) > 0 && len(d[0].Args) == 1 {
 					var err error
-					if got, err = ngxDuration(d[0].args[0]); err != nil {
+					if got, err = nginxconf.Duration(d[0].Args[0]); err != nil {
 						return fmt.Errorf("%s: %v", name, err)
 					}
 				}
@@ -278,7 +280,7 @@ func TestHA(t *testing.T) {
 		{"rp-lb proxies every path to the upstream", lbCheck(func(s *stack, b *balancer) error {
 			// /callback, /backchannel-logout and the rest: no location may
 			// take a path elsewhere.
-			if locs := b.server.all("location"); len(locs) != 1 {
+			if locs := b.server.All("location"); len(locs) != 1 {
 				return fmt.Errorf("%d locations, want location / only", len(locs))
 			}
 			return nil
@@ -287,10 +289,10 @@ func TestHA(t *testing.T) {
 			if !slices.ContainsFunc(b.servers, func(u upstreamServer) bool { return slices.Contains(u.params, "resolve") }) {
 				return nil
 			}
-			if len(b.upstream.all("zone")) == 0 {
-				return fmt.Errorf("upstream %s: resolve needs a zone", b.upstream.args[0])
+			if len(b.upstream.All("zone")) == 0 {
+				return fmt.Errorf("upstream %s: resolve needs a zone", b.upstream.Args[0])
 			}
-			if len(b.upstream.inherited("resolver")) == 0 {
+			if len(b.upstream.Inherited("resolver")) == 0 {
 				return errors.New("resolve needs a resolver (Docker's is 127.0.0.11)")
 			}
 			// Open source nginx has resolve since 1.27.3.

@@ -37,6 +37,8 @@ import (
 
 	"github.com/rp-project/rp/internal/app/apptest"
 	"github.com/rp-project/rp/internal/testprovider"
+
+	"github.com/rp-project/rp/internal/nginxconf"
 )
 
 // needBinary returns the path of a program the test runs, skipping the test
@@ -222,39 +224,39 @@ func renderNginx(t *testing.T, s *stack, port int, rpAddr, appAddr, dir string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf, err := parseNginx(string(src))
+	conf, err := nginxconf.Parse(string(src))
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf.remove("user") // Debian's nginx has no user nginx; the test's user runs it
-	conf.set("pid", filepath.Join(dir, "nginx.pid"))
-	conf.set("error_log", filepath.Join(dir, "error.log"), "info")
-	http := conf.all("http")[0]
-	http.set("access_log", filepath.Join(dir, "access.log"))
+	conf.Remove("user") // Debian's nginx has no user nginx; the test's user runs it
+	conf.Set("pid", filepath.Join(dir, "nginx.pid"))
+	conf.Set("error_log", filepath.Join(dir, "error.log"), "info")
+	http := conf.All("http")[0]
+	http.Set("access_log", filepath.Join(dir, "access.log"))
 	for _, d := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
-		http.set(d+"_temp_path", filepath.Join(dir, d))
+		http.Set(d+"_temp_path", filepath.Join(dir, d))
 	}
 	rpHost := s.fwd.rpPass.Host
 	appHost := s.fwd.appPass.Host
 	replaced := 0
-	for _, d := range conf.walk() {
-		switch d.name {
+	for _, d := range conf.Walk() {
+		switch d.Name {
 		case "include":
 			// The file compose mounts there (the forward-auth secret).
-			d.args[0] = s.fwd.includes[d.args[0]]
+			d.Args[0] = s.fwd.includes[d.Args[0]]
 		case "listen":
-			d.args = []string{"127.0.0.1:" + strconv.Itoa(port)}
+			d.Args = []string{"127.0.0.1:" + strconv.Itoa(port)}
 		case "proxy_pass":
-			u, _ := url.Parse(d.args[0])
+			u, _ := url.Parse(d.Args[0])
 			switch u.Host {
 			case rpHost:
 				u.Host = rpAddr
 			case appHost:
 				u.Host = appAddr
 			default:
-				t.Fatalf("proxy_pass %s: neither rp (%s) nor the app (%s)", d.args[0], rpHost, appHost)
+				t.Fatalf("proxy_pass %s: neither rp (%s) nor the app (%s)", d.Args[0], rpHost, appHost)
 			}
-			d.args[0] = u.String()
+			d.Args[0] = u.String()
 			replaced++
 		}
 	}

@@ -36,6 +36,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rp-project/rp/internal/app/apptest"
+
+	"github.com/rp-project/rp/internal/nginxconf"
 )
 
 // composeStack is the services of one profile, running until the test ends.
@@ -516,66 +518,66 @@ func (s *composeStack) startNginx(t *testing.T, svc types.ServiceConfig) {
 	if err != nil {
 		t.Fatalf("service %s: %v", svc.Name, err)
 	}
-	conf, err := parseNginx(string(src))
+	conf, err := nginxconf.Parse(string(src))
 	if err != nil {
 		t.Fatalf("%s: %v", confPath, err)
 	}
 	dir := t.TempDir()
 	n := &nginxProc{name: svc.Name, upstreamLog: filepath.Join(dir, "upstreams.log")}
-	conf.remove("user")
-	conf.set("pid", filepath.Join(dir, "nginx.pid"))
-	conf.set("error_log", filepath.Join(dir, "error.log"), "info")
-	https := conf.all("http")
+	conf.Remove("user")
+	conf.Set("pid", filepath.Join(dir, "nginx.pid"))
+	conf.Set("error_log", filepath.Join(dir, "error.log"), "info")
+	https := conf.All("http")
 	if len(https) != 1 {
 		t.Fatalf("%s: %d http blocks, want 1", confPath, len(https))
 	}
 	for _, d := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
-		https[0].set(d+"_temp_path", filepath.Join(dir, d))
+		https[0].Set(d+"_temp_path", filepath.Join(dir, d))
 	}
 	if from := s.fixedAddress(t, svc); from != "" {
-		https[0].set("proxy_bind", from)
+		https[0].Set("proxy_bind", from)
 	}
-	https[0].remove("resolver")
+	https[0].Remove("resolver")
 	// Which instance answered each request, whatever the file logs.
-	https[0].block = slices.Insert(https[0].block, 0, &ngxDirective{name: "log_format", parent: https[0],
-		args: []string{"compose_test", "$request_method|$uri|$status|$upstream_addr"}})
+	https[0].Block = slices.Insert(https[0].Block, 0, &nginxconf.Directive{Name: "log_format", Parent: https[0],
+		Args: []string{"compose_test", "$request_method|$uri|$status|$upstream_addr"}})
 	logged := false
 	var ports, listens []int
-	for _, d := range conf.walk() {
-		switch d.name {
+	for _, d := range conf.Walk() {
+		switch d.Name {
 		case "access_log":
-			if len(d.args) > 0 && d.args[0] != "off" {
-				d.args[0] = filepath.Join(dir, "access.log")
+			if len(d.Args) > 0 && d.Args[0] != "off" {
+				d.Args[0] = filepath.Join(dir, "access.log")
 			}
 			// Beside each of the file's: both apply at that level.
-			i := slices.Index(d.parent.block, d)
-			d.parent.block = slices.Insert(d.parent.block, i+1, &ngxDirective{name: "access_log", parent: d.parent, args: []string{n.upstreamLog, "compose_test"}})
+			i := slices.Index(d.Parent.Block, d)
+			d.Parent.Block = slices.Insert(d.Parent.Block, i+1, &nginxconf.Directive{Name: "access_log", Parent: d.Parent, Args: []string{n.upstreamLog, "compose_test"}})
 			logged = true
 		case "include":
-			host, ok := includes[d.args[0]]
+			host, ok := includes[d.Args[0]]
 			if !ok {
-				t.Fatalf("%s: include %s: service %s mounts no file there", confPath, d.args[0], svc.Name)
+				t.Fatalf("%s: include %s: service %s mounts no file there", confPath, d.Args[0], svc.Name)
 			}
-			d.args[0] = host
+			d.Args[0] = host
 		case "listen":
-			a := d.args[0]
+			a := d.Args[0]
 			if i := strings.LastIndex(a, ":"); i >= 0 {
 				a = a[i+1:]
 			}
 			p, err := strconv.Atoi(a)
 			if err != nil {
-				t.Fatalf("%s: listen %q: want a port", confPath, d.args)
+				t.Fatalf("%s: listen %q: want a port", confPath, d.Args)
 			}
 			lp := s.kc.Net.Port(svc.Name, p)
 			ports = append(ports, lp)
 			listens = append(listens, p)
-			d.args[0] = "127.0.0.1:" + strconv.Itoa(lp)
+			d.Args[0] = "127.0.0.1:" + strconv.Itoa(lp)
 		case "proxy_pass":
-			d.args[0] = s.kc.Net.Rewrite(d.args[0])
+			d.Args[0] = s.kc.Net.Rewrite(d.Args[0])
 		case "server":
-			if d.parent != nil && d.parent.name == "upstream" && len(d.args) > 0 {
-				d.args[0] = s.kc.Net.Rewrite(d.args[0])
-				d.args = slices.DeleteFunc(d.args, func(a string) bool { return a == "resolve" })
+			if d.Parent != nil && d.Parent.Name == "upstream" && len(d.Args) > 0 {
+				d.Args[0] = s.kc.Net.Rewrite(d.Args[0])
+				d.Args = slices.DeleteFunc(d.Args, func(a string) bool { return a == "resolve" })
 			}
 		}
 	}
@@ -588,7 +590,7 @@ func (s *composeStack) startNginx(t *testing.T, svc types.ServiceConfig) {
 		}
 	}
 	if !logged {
-		https[0].block = append(https[0].block, &ngxDirective{name: "access_log", parent: https[0], args: []string{n.upstreamLog, "compose_test"}})
+		https[0].Block = append(https[0].Block, &nginxconf.Directive{Name: "access_log", Parent: https[0], Args: []string{n.upstreamLog, "compose_test"}})
 	}
 	n.conf = conf.String()
 	confFile := filepath.Join(dir, "nginx.conf")
